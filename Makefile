@@ -1,0 +1,73 @@
+# Every target creates (once) and reuses the local virtual environment .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup run lab test lint typecheck test-py test-notebooks nb-clean nb-refresh \
+        bench migrate-create migrate-up migrate-down migrate-history migrate-current \
+        db-start db-stop db-status
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: every notebook, headless, on the embedded database.
+run: setup
+	$(BIN)/dashtam-nb notebooks
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+## The whole test suite: lint, types, notebook hygiene, tests, notebooks (strict nbval).
+test: setup lint typecheck
+	$(BIN)/python -m nbstripout --keep-output --verify notebooks/*.ipynb
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:randomly
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+nb-clean: setup
+	$(BIN)/python -m nbstripout --keep-output --extra-keys "metadata.language_info.version" notebooks/*.ipynb
+
+nb-refresh: setup
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	$(MAKE) nb-clean
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+migrate-create: setup
+	@test -n "$(NAME)" || (echo 'usage: make migrate-create NAME="add_x"'; exit 2)
+	$(BIN)/dashtam-nb migrate create "$(NAME)"
+
+migrate-up: setup
+	$(BIN)/dashtam-nb migrate up
+
+migrate-down: setup
+	$(BIN)/dashtam-nb migrate down
+
+migrate-history: setup
+	$(BIN)/dashtam-nb migrate history
+
+migrate-current: setup
+	$(BIN)/dashtam-nb migrate current
+
+db-start: setup
+	$(BIN)/dashtam-nb db start
+
+db-stop: setup
+	$(BIN)/dashtam-nb db stop
+
+db-status: setup
+	$(BIN)/dashtam-nb db status

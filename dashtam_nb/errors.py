@@ -1,0 +1,364 @@
+"""The package's exceptions and the one place driver errors are translated.
+
+Every public call raises only `DashtamError` subclasses. Driver and SQLAlchemy
+errors are converted here, at a single boundary, and re-raised ``from None`` so
+tracebacks never show SQL, bound parameters or connection arguments (with
+``%xmode Verbose`` a psycopg frame would print the password). The original
+exception stays reachable on ``.original`` for debugging.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+ConnectKind = Literal["auth", "dns", "refused", "timeout", "db_missing", "unknown"]
+
+_MAX_MESSAGE = 300
+
+
+def _one_line(text: str) -> str:
+    """First line of a message, trimmed: errors are read in narrow notebook cells."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:_MAX_MESSAGE]
+
+
+class DashtamError(Exception):
+    """Base class of every error the package raises."""
+
+    def __init__(self, message: str, *, original: BaseException | None = None) -> None:
+        super().__init__(_one_line(message))
+        self.original = original
+
+    @property
+    def message(self) -> str:
+        """The one-line message."""
+        return str(self.args[0]) if self.args else ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigError(DashtamError):
+    """The configuration (usually ``DATABASE_URL``) is malformed."""
+
+    def __init__(self, message: str, *, part: str | None = None) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+class ValidationError(DashtamError):
+    """An argument was rejected before any SQL ran.
+
+    The same class serves as the handler-level error value:
+    ``Failure(ValidationError("Email already registered"))``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __eq__(self, other: object) -> bool:
+        # Values compare by meaning, so handler results can be asserted with ==.
+        if not isinstance(other, ValidationError):
+            return NotImplemented
+        return (type(self), self.message, self.field) == (
+            type(other),
+            other.message,
+            other.field,
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.message, self.field))
+
+
+class InvalidIdError(ValidationError):
+    """A value that should be a UUID is not one."""
+
+
+class NotFoundError(DashtamError):
+    """A row that must exist does not."""
+
+
+class DuplicateError(DashtamError):
+    """A unique constraint rejected a write; ``field`` names the column."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        constraint: str | None = None,
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, original=original)
+        self.field = field
+        self.constraint = constraint
+
+
+class IntegrityViolationError(DashtamError):
+    """A foreign key, check or not-null constraint rejected a write."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        constraint: str | None = None,
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, original=original)
+        self.constraint = constraint
+
+
+class ImmutableRecordError(DashtamError):
+    """Something tried to change or delete an append-only row (audit log)."""
+
+
+class ConnectError(DashtamError):
+    """The server could not be reached; ``kind`` says why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ConnectKind = "unknown",
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, original=original)
+        self.kind: ConnectKind = kind
+
+
+class ConnectionLostError(DashtamError):
+    """The connection died during work; the transaction did not commit.
+
+    ``outcome_unknown`` is True when the loss happened during COMMIT: the server
+    may or may not have committed, so the work must not be retried blindly.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome_unknown: bool = False,
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, original=original)
+        self.outcome_unknown = outcome_unknown
+
+
+class QueryTimeoutError(DashtamError):
+    """The statement ran past ``statement_timeout`` and the server cancelled it."""
+
+
+class QueryCancelledError(DashtamError):
+    """The query was cancelled (interrupt or task cancellation)."""
+
+
+class ConflictError(DashtamError):
+    """Serialization failure or deadlock that retries did not resolve."""
+
+
+class PermissionDeniedError(DashtamError):
+    """The database role may not do this."""
+
+
+class SessionClosedError(DashtamError):
+    """A session was used after its ``async with`` block ended."""
+
+
+class MigrationError(DashtamError):
+    """An Alembic operation failed; the database stays at the previous revision."""
+
+
+class DatabaseError(DashtamError):
+    """Any other database error, reduced to its first line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        original: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, original=original)
+        self.sqlstate = sqlstate
+
+
+_AUDIT_TRIGGER = "append-only"
+_COL_FROM_DETAIL = re.compile(r"Key \((?:lower\()?\(?([a-z_]+)\)?")
+
+
+def _field_from_constraint(name: str | None, detail: str | None) -> str | None:
+    """Which column a unique violation is about, without echoing its value."""
+    if detail:
+        match = _COL_FROM_DETAIL.search(detail)
+        if match:
+            return match.group(1)
+    if name:
+        for part in ("email", "id", "name"):
+            if part in name:
+                return part
+    return None
+
+
+def connect_kind(text: str) -> ConnectKind:
+    """Classify a connection failure by its message.
+
+    Connection-time failures carry no SQLSTATE (psycopg#1188), so the text is all
+    there is; ``tests`` pin each phrase against a real server.
+    """
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return "auth"
+    if "role" in lowered and "does not exist" in lowered:
+        return "auth"
+    if "database" in lowered and "does not exist" in lowered:
+        return "db_missing"
+    if (
+        "failed to resolve host" in lowered
+        or "name or service not known" in lowered
+        or "nodename nor servname" in lowered
+        or "temporary failure in name resolution" in lowered
+    ):
+        return "dns"
+    if "connection refused" in lowered or "no such file or directory" in lowered:
+        return "refused"
+    if "timeout" in lowered or "timed out" in lowered:
+        return "timeout"
+    return "unknown"
+
+
+def _dbapi_of(exc: BaseException) -> BaseException | None:
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else None
+
+
+def translate(
+    exc: BaseException, *, during_commit: bool = False, target: str = "the database"
+) -> BaseException:
+    """Map a SQLAlchemy/psycopg error to the package's own exception.
+
+    Returns the exception to raise (the input itself when it is already ours or
+    is not a database error). ``target`` is a masked description of the server
+    used in connect messages; it never contains a password.
+    """
+    if isinstance(exc, DashtamError):
+        return exc
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.PendingRollbackError):
+        return DatabaseError(
+            "the transaction was rolled back after an earlier error; start a new "
+            "session",
+            original=exc,
+        )
+    if isinstance(exc, sa_exc.ResourceClosedError | sa_exc.InvalidRequestError) and (
+        "closed" in str(exc).lower()
+    ):
+        return SessionClosedError(
+            "session is closed: use it inside `async with db.get_session()`",
+            original=exc,
+        )
+    dbapi = _dbapi_of(exc) if isinstance(exc, sa_exc.DBAPIError) else None
+    if dbapi is None and isinstance(exc, psycopg.Error):
+        dbapi = exc
+    if dbapi is None:
+        if isinstance(exc, sa_exc.TimeoutError):
+            return QueryTimeoutError(
+                "no pooled connection became free in time (pool exhausted)",
+                original=exc,
+            )
+        return exc
+
+    sqlstate: str | None = getattr(dbapi, "sqlstate", None)
+    diag = getattr(dbapi, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) if diag else None
+    detail = getattr(diag, "message_detail", None) if diag else None
+    primary = getattr(diag, "message_primary", None) if diag else None
+    text = _one_line(primary or str(dbapi))
+    invalidated = bool(getattr(exc, "connection_invalidated", False))
+
+    if isinstance(dbapi, psycopg.errors.ConnectionTimeout):
+        return ConnectError(
+            f"could not connect to {target}: timed out", kind="timeout", original=exc
+        )
+    if sqlstate is None and isinstance(dbapi, psycopg.OperationalError):
+        if invalidated or "consuming input failed" in str(dbapi) or (
+            "server closed the connection" in str(dbapi)
+        ):
+            return _lost(exc, during_commit)
+        kind = connect_kind(str(dbapi))
+        reason = {
+            "auth": "authentication failed (check the user name and password)",
+            "dns": "unknown host",
+            "refused": "connection refused (is the server running?)",
+            "timeout": "timed out",
+            "db_missing": "the database does not exist",
+            "unknown": text,
+        }[kind]
+        return ConnectError(
+            f"could not connect to {target}: {reason}", kind=kind, original=exc
+        )
+    if sqlstate == "28P01" or sqlstate == "28000":
+        return ConnectError(
+            f"could not connect to {target}: authentication failed",
+            kind="auth",
+            original=exc,
+        )
+    if sqlstate == "3D000":
+        return ConnectError(
+            f"could not connect to {target}: the database does not exist",
+            kind="db_missing",
+            original=exc,
+        )
+    if sqlstate == "23505":
+        field = _field_from_constraint(constraint, detail)
+        what = f"{field!s} already exists" if field else "duplicate value"
+        return DuplicateError(
+            f"{what} (constraint {constraint})",
+            field=field,
+            constraint=constraint,
+            original=exc,
+        )
+    if sqlstate in {"23503", "23514", "23502", "23P01"}:
+        return IntegrityViolationError(
+            f"{text} (constraint {constraint})" if constraint else text,
+            constraint=constraint,
+            original=exc,
+        )
+    if sqlstate and (sqlstate == "55P05" or _AUDIT_TRIGGER in text):
+        return ImmutableRecordError(text, original=exc)
+    if sqlstate == "57014":
+        if "statement timeout" in text:
+            return QueryTimeoutError(
+                "the statement ran past statement_timeout and was cancelled",
+                original=exc,
+            )
+        return QueryCancelledError("the query was cancelled", original=exc)
+    if sqlstate in {"40001", "40P01"}:
+        kind = "deadlock" if sqlstate == "40P01" else "serialization failure"
+        return ConflictError(f"{kind}: the transaction was rolled back", original=exc)
+    if sqlstate == "42501":
+        return PermissionDeniedError(text, original=exc)
+    if sqlstate in {"22P02"} and "uuid" in text.lower():
+        return InvalidIdError("not a valid UUID")
+    if (sqlstate or "").startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}:
+        return _lost(exc, during_commit)
+    if invalidated:
+        return _lost(exc, during_commit)
+    return DatabaseError(text, sqlstate=sqlstate, original=exc)
+
+
+def _lost(exc: BaseException, during_commit: bool) -> ConnectionLostError:
+    if during_commit:
+        return ConnectionLostError(
+            "connection lost during COMMIT: the outcome is unknown; check before "
+            "retrying",
+            outcome_unknown=True,
+            original=exc,
+        )
+    return ConnectionLostError(
+        "connection lost; the transaction was rolled back", original=exc
+    )
+

@@ -1,0 +1,180 @@
+"""Sessions that work from any event loop, and the unit-of-work scope.
+
+The guide's form ``async with db.get_session() as session: ...`` must work at
+top level in a notebook cell, where the kernel's loop runs the code but the
+pool lives on the owner loop. Inside the owner loop the real `AsyncSession` is
+handed out; anywhere else a `HoppingSession` is, whose awaited methods run on
+the owner loop (one hop each). Repository methods hop once for their whole
+body (see `hops`), so a ``save`` is one hop, not three.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashtam_nb import runner
+from dashtam_nb.errors import translate
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+    from types import TracebackType
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class HoppingSession:
+    """An `AsyncSession` stand-in whose awaited methods run on the owner loop.
+
+    Plain methods (``add``, ``add_all``, ``expunge``) touch only in-memory state
+    and are called directly. ``stream()`` is refused: an open server-side
+    cursor cannot cross loops.
+    """
+
+    __slots__ = ("_real",)
+
+    def __init__(self, real: AsyncSession) -> None:
+        self._real = real
+
+    @property
+    def real(self) -> AsyncSession:
+        """The `AsyncSession` that lives on the owner loop."""
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if name in {"stream", "stream_scalars"}:
+            raise AttributeError(
+                f"session.{name}() cannot be used across event loops; use "
+                "dashtam_nb.stream_frames() or run the code with dashtam_nb.run()"
+            )
+        if inspect.iscoroutinefunction(getattr(type(self._real), name, None)):
+            return _hopping(attr)
+        return attr
+
+    def __repr__(self) -> str:
+        return f"<HoppingSession active={self._real.is_active}>"
+
+
+def _hopping(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await runner.arun(method(*args, **kwargs))
+        except Exception as exc:
+            raise translate(exc) from None
+
+    return call
+
+
+def real_session(session: AsyncSession | HoppingSession) -> AsyncSession:
+    """The underlying `AsyncSession` of either kind of session."""
+    return session.real if isinstance(session, HoppingSession) else session
+
+
+def hops(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Run a whole async method on the owner loop, translating errors.
+
+    Used on repository methods: one hop per call, whatever the number of
+    statements, and a driver error leaves as a `DashtamError`.
+    """
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await runner.arun(method(*args, **kwargs))
+        except Exception as exc:
+            raise translate(exc) from None
+
+    return call
+
+
+class SessionScope:
+    """``async with`` (or ``with``) block owning one session and transaction.
+
+    Commits on clean exit; on any exception rolls back and re-raises, with
+    database errors translated to `DashtamError`. The session is closed either
+    way, so it cannot be used after the block.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Awaitable[async_sessionmaker[AsyncSession]]],
+        target: str,
+    ) -> None:
+        self._factory = factory
+        self._target = target
+        self._session: AsyncSession | None = None
+
+    async def _open(self) -> AsyncSession:
+        maker = await self._factory()
+        session = maker()
+        try:
+            # Connect now: a bad server fails at the `async with`, clearly.
+            await session.connection()
+        except BaseException as exc:
+            await session.close()
+            raise translate(exc, target=self._target) from None
+        return session
+
+    async def _close(self, session: AsyncSession, failed: bool) -> None:
+        try:
+            if failed:
+                await session.rollback()
+            else:
+                try:
+                    await session.commit()
+                except Exception as exc:
+                    await session.rollback()
+                    raise translate(exc, during_commit=True) from None
+        finally:
+            await session.close()
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = await runner.arun(self._open())
+        if runner.on_owner_loop():
+            return self._session
+        return cast("AsyncSession", HoppingSession(self._session))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        await runner.arun(self._close(session, failed=exc is not None))
+        if exc is not None and isinstance(exc, Exception):
+            mapped = translate(exc)
+            if mapped is not exc:
+                raise mapped from None
+
+    def __enter__(self) -> AsyncSession:
+        session = runner.run(self._open())
+        self._session = session
+        return cast("AsyncSession", HoppingSession(session))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        runner.run(self._close(session, failed=exc is not None))
+        if exc is not None and isinstance(exc, Exception):
+            mapped = translate(exc)
+            if mapped is not exc:
+                raise mapped from None
