@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from dashtam_nb import server
 from dashtam_nb.config import masked, settings
 from dashtam_nb.errors import DashtamError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 def _db(args: argparse.Namespace) -> int:

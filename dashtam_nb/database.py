@@ -11,7 +11,6 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,10 +23,12 @@ from dashtam_nb import runner
 from dashtam_nb.config import describe_target, masked, parse_database_url, settings
 from dashtam_nb.errors import ConfigError, ConflictError, ValidationError, translate
 from dashtam_nb.session import SessionScope
+from dashtam_nb.softdelete import DashtamSession
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
+    import pandas as pd
     from sqlalchemy.engine import URL
     from sqlalchemy.sql import Executable
 
@@ -139,7 +140,9 @@ class Database:
             engine = _ENGINES.get(key)
             if engine is None:
                 engine = _ENGINES[key] = self._make_engine()
-                _MAKERS[key] = async_sessionmaker(engine, expire_on_commit=False)
+                _MAKERS[key] = async_sessionmaker(
+                    engine, expire_on_commit=False, sync_session_class=DashtamSession
+                )
             return engine
 
     @property
@@ -212,7 +215,7 @@ class Database:
         self, sql: str | Executable, params: Mapping[str, Any] | None, how: str
     ) -> Any:
         async with self.get_session() as session:
-            result = await session.execute(_as_statement(sql), dict(params or {}))
+            result: Any = await session.execute(_as_statement(sql), dict(params or {}))
             if how == "scalar":
                 return result.scalar()
             if how == "frame":

@@ -284,8 +284,10 @@ def translate(
             f"could not connect to {target}: timed out", kind="timeout", original=exc
         )
     if sqlstate is None and isinstance(dbapi, psycopg.OperationalError):
-        if invalidated or "consuming input failed" in str(dbapi) or (
-            "server closed the connection" in str(dbapi)
+        if (
+            invalidated
+            or "consuming input failed" in str(dbapi)
+            or ("server closed the connection" in str(dbapi))
         ):
             return _lost(exc, during_commit)
         kind = connect_kind(str(dbapi))
@@ -361,4 +363,3 @@ def _lost(exc: BaseException, during_commit: bool) -> ConnectionLostError:
     return ConnectionLostError(
         "connection lost; the transaction was rolled back", original=exc
     )
-

@@ -25,8 +25,10 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
 
 T = TypeVar("T")
 
@@ -50,11 +52,7 @@ class OwnerLoop:
         if loop is not None and self._pid == os.getpid() and not loop.is_closed():
             return loop
         with self._lock:
-            if (
-                self._loop is None
-                or self._pid != os.getpid()
-                or self._loop.is_closed()
-            ):
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
                 self._start()
             assert self._loop is not None
             return self._loop

@@ -138,6 +138,8 @@ def status(data_dir: Path) -> ServerStatus:
     pgdata = pgdata_path(Path(data_dir))
     info = _postmaster(pgdata) if pgdata.exists() else None
     running = info is not None and info.is_running() and info.status == "ready"
+    if not running or info is None:
+        info = None
     handles = 0
     if (pgdata / _PIDS).exists():
         with contextlib.suppress(OSError, ValueError):
@@ -149,8 +151,8 @@ def status(data_dir: Path) -> ServerStatus:
     return ServerStatus(
         running=running,
         pgdata=pgdata,
-        pid=info.pid if running else None,
-        url=_url_from(info.get_uri()) if running else None,
+        pid=info.pid if info else None,
+        url=_url_from(info.get_uri()) if info else None,
         handles=handles,
     )
 

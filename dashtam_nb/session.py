@@ -14,8 +14,6 @@ import functools
 import inspect
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from dashtam_nb import runner
 from dashtam_nb.errors import translate
 
@@ -23,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
     from types import TracebackType
 
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 P = ParamSpec("P")
 T = TypeVar("T")

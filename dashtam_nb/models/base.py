@@ -38,10 +38,6 @@ NAMING_CONVENTION: dict[str, str] = {
 """Deterministic names: migrations can drop and rename what they created."""
 
 
-# sort_order: ``id`` first and bookkeeping columns last in every table, so
-# ``SELECT *`` and DataFrames read naturally.
-
-
 class Base(AsyncAttrs, DeclarativeBase):
     """Root of all models; holds the metadata Alembic compares against.
 
@@ -68,6 +64,9 @@ class BaseModel(Base):
     ``eager_defaults`` makes INSERT (and UPDATE) return server-generated values
     via RETURNING, so ``to_entity()`` right after ``flush()`` reads
     ``created_at`` without the lazy load that fails under asyncio.
+
+    ``sort_order`` puts ``id`` first and bookkeeping columns last in every
+    table, so ``SELECT *`` and DataFrames read naturally.
     """
 
     __abstract__ = True

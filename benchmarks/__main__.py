@@ -1,0 +1,56 @@
+"""One command for every benchmark: ``python -m benchmarks [name ...]``.
+
+Each case measures candidate methods on the same data in the same run and
+prints their ratio to the fastest; results also go to
+``benchmarks/results/latest.json``. Cases are registered in `CASES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.registry import CASES, Measurement
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _table(case: str, rows: list[Measurement]) -> str:
+    best = min(m.seconds for m in rows if m.seconds > 0)
+    lines = [f"\n== {case}", f"{'method':<48} {'median':>12} {'ratio':>8}  note"]
+    for m in rows:
+        lines.append(
+            f"{m.method:<48} {m.human():>12} {m.seconds / best:>7.2f}x  {m.note}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the named cases (default: all) and print ratio tables."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("cases", nargs="*", choices=[[], *CASES], default=[])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args(argv)
+    chosen = args.cases or list(CASES)
+    report: dict[str, object] = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "cases": {},
+    }
+    for name in chosen:
+        rows = CASES[name](quick=args.quick)
+        print(_table(name, rows), flush=True)
+        report["cases"][name] = [m.as_dict() for m in rows]  # type: ignore[index]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {RESULTS / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
