@@ -215,13 +215,14 @@ class Database:
         self, sql: str | Executable, params: Mapping[str, Any] | None, how: str
     ) -> Any:
         async with self.get_session() as session:
-            result: Any = await session.execute(_as_statement(sql), dict(params or {}))
+            stmt = _as_statement(sql)
+            result: Any = await session.execute(stmt, dict(params or {}))
             if how == "scalar":
                 return result.scalar()
             if how == "frame":
-                from dashtam_nb.frames import frame_from_result
+                from dashtam_nb.frames import frame_from_result, statement_types
 
-                return frame_from_result(result)
+                return frame_from_result(result, statement_types(stmt))
             return result.rowcount if result.returns_rows is False else result.all()
 
     async def _guarded(

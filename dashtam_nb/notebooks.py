@@ -1,0 +1,135 @@
+"""Run the notebooks headless: the ``dashtam-nb notebooks`` command.
+
+Each notebook runs top to bottom in a fresh kernel, the way a reader's "Run
+All" would, and is never written back: committed outputs change only through
+``make nb-refresh``, so a run here cannot dirty the tree. The summary is one
+line per notebook, short enough to read in CI logs; details of a failure come
+from opening the notebook (``make lab``) or ``jupyter nbconvert --execute``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from dashtam_nb.config import settings
+
+CELL_TIMEOUT = 600
+"""Seconds one cell may run; generous, since a cell may load the large data set."""
+
+_NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+def notebooks_dir() -> Path:
+    """``notebooks/`` of the repository, found from the package, not the cwd."""
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def default_notebooks() -> list[Path]:
+    """Every ``NN_topic.ipynb`` in reading order."""
+    return sorted(notebooks_dir().glob(_NOTEBOOK_GLOB))
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """The outcome of one notebook, as the summary line shows it."""
+
+    name: str
+    code_cells: int
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell ran without an unexpected error."""
+        return self.error is None
+
+    def line(self, width: int) -> str:
+        """One summary line; the name is padded to ``width`` to align columns."""
+        status = "ok" if self.error is None else f"FAILED  {self.error}"
+        return (
+            f"{self.name:<{width}}  {self.code_cells:>3} code cells  "
+            f"{self.seconds:>6.1f} s  {status}"
+        )
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _failed_cell(nb: nbformat.NotebookNode) -> int | None:
+    """Index (among code cells) of the first cell that recorded an error."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for index, cell in enumerate(code):
+        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            return index
+    return None
+
+
+def run_notebook(path: Path) -> NotebookRun:
+    """Execute one notebook in a fresh kernel started in its own directory.
+
+    The notebook file is read, never written. Any failure (a cell error, a
+    timeout, a dead kernel, an unreadable file) becomes the run's ``error``
+    instead of an exception, so one broken notebook does not hide the others.
+    """
+    started = time.perf_counter()
+    cells = 0
+    error: str | None = None
+    try:
+        # nbformat.read has no annotations; it returns a NotebookNode.
+        nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        cells = sum(1 for c in nb.cells if c.cell_type == "code")
+        client = NotebookClient(
+            nb,
+            timeout=CELL_TIMEOUT,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        client.execute()
+    except CellExecutionError as exc:
+        where = _failed_cell(nb)
+        cell = f"cell {where}: " if where is not None else ""
+        error = f"{cell}{exc.ename}: {_first_line(exc.evalue)}"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {_first_line(str(exc))}"
+    return NotebookRun(path.name, cells, time.perf_counter() - started, error)
+
+
+def run_all(paths: list[str] | None = None) -> bool:
+    """Run notebooks headless and print one line per notebook, then a total.
+
+    Args:
+        paths: notebook files; None means every ``notebooks/NN_*.ipynb`` of the
+            repository, in reading order.
+
+    Returns:
+        True when every notebook ran cleanly (the CLI's exit status).
+    """
+    notebooks = [Path(p) for p in paths] if paths else default_notebooks()
+    if not notebooks:
+        print(f"no notebooks found in {notebooks_dir()}")
+        return False
+    # Start (or join) the embedded server once, here: kernels then find it
+    # running instead of each paying for, and racing over, the start.
+    _ = settings.database_url
+    width = max(len(p.name) for p in notebooks)
+    started = time.perf_counter()
+    runs: list[NotebookRun] = []
+    for path in notebooks:
+        run = run_notebook(path)
+        runs.append(run)
+        print(run.line(width), flush=True)
+    failed = sum(1 for r in runs if not r.ok)
+    cells = sum(r.code_cells for r in runs)
+    verdict = "all ok" if not failed else f"{failed} FAILED"
+    print(
+        f"{len(runs)} notebooks, {cells} code cells, "
+        f"{time.perf_counter() - started:.1f} s: {verdict}"
+    )
+    return failed == 0
