@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup run lab test lint typecheck test-py test-notebooks nb-clean nb-refresh \
+
+.PHONY: setup run lab test test-external lint typecheck test-py test-notebooks nb-clean nb-refresh \
         bench migrate-create migrate-up migrate-down migrate-history migrate-current \
         db-start db-stop db-status
 
@@ -28,7 +29,16 @@ lab: setup
 test: setup lint typecheck
 	$(BIN)/python -m nbstripout --keep-output --verify notebooks/*.ipynb
 	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:randomly
+	$(BIN)/python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	$(MAKE) --no-print-directory test-external
+
+## Integration tests again, against a second, separately started server via DATABASE_URL.
+EXTERNAL := $(CURDIR)/.dashtam/external
+test-external: setup
+	DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db start
+	DATABASE_URL="$$(DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db url --show-password)" \
+	  $(BIN)/python -m pytest tests/integration -q -m integration; \
+	  status=$$?; DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db stop; exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

@@ -140,8 +140,14 @@ class Database:
             engine = _ENGINES.get(key)
             if engine is None:
                 engine = _ENGINES[key] = self._make_engine()
+                # close_resets_only=False: a session used after its block
+                # raises SessionClosedError instead of silently starting a
+                # transaction that never commits and holds a connection.
                 _MAKERS[key] = async_sessionmaker(
-                    engine, expire_on_commit=False, sync_session_class=DashtamSession
+                    engine,
+                    expire_on_commit=False,
+                    sync_session_class=DashtamSession,
+                    close_resets_only=False,
                 )
             return engine
 

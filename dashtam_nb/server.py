@@ -76,7 +76,20 @@ def _prune_dead_pids(pgdata: Path) -> None:
 
 
 def _url_from(uri: str) -> URL:
-    return make_url(uri).set(drivername=ASYNC_DRIVER, password=None)
+    url = make_url(uri)
+    # Trust authentication on a private socket: there is no password at all.
+    return URL.create(
+        ASYNC_DRIVER,
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+
+
+def _keep_marker(data_dir: Path) -> Path:
+    return data_dir / "keep-running"
 
 
 def ensure_server(data_dir: Path, *, keep_running: bool = False) -> URL:
@@ -84,8 +97,9 @@ def ensure_server(data_dir: Path, *, keep_running: bool = False) -> URL:
 
     Args:
         data_dir: the package data directory; PostgreSQL lives in ``data_dir/pg``.
-        keep_running: leave the server running when this process exits (the
-            ``dashtam-nb db start`` command); otherwise the last process stops it.
+        keep_running: leave the server running when this process exits, until
+            `stop` (the ``dashtam-nb db start`` command); otherwise the last
+            process using it stops it.
 
     Returns:
         A passwordless ``postgresql+psycopg`` URL on the server's Unix socket.
@@ -96,10 +110,11 @@ def ensure_server(data_dir: Path, *, keep_running: bool = False) -> URL:
     with _lock(data_dir), _quiet():
         pgdata.mkdir(parents=True, exist_ok=True)
         _prune_dead_pids(pgdata)
+        if keep_running:
+            _keep_marker(data_dir).touch()
+        keep = _keep_marker(data_dir).exists()
         try:
-            server = pg.get_server(
-                pgdata, cleanup_mode=None if keep_running else "stop"
-            )
+            server = pg.get_server(pgdata, cleanup_mode=None if keep else "stop")
         except (subprocess.SubprocessError, OSError, AssertionError) as exc:
             raise ConfigError(
                 f"the embedded PostgreSQL could not start in {pgdata}: "
@@ -165,6 +180,7 @@ def stop(data_dir: Path) -> bool:
     """
     data_dir = Path(data_dir).expanduser().resolve()
     pgdata = pgdata_path(data_dir)
+    _keep_marker(data_dir).unlink(missing_ok=True)
     if not status(data_dir).running:
         return False
     pg = _pgserver()
