@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging.config
 from typing import TYPE_CHECKING, Any
 
-from alembic import context
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from alembic import context
 from dashtam_nb import runner
 from dashtam_nb.config import describe_target, settings
 from dashtam_nb.errors import translate
@@ -51,9 +51,10 @@ def _skip_empty_autogenerate(
     _context: MigrationContext, _revision: Any, directives: list[MigrationScript]
 ) -> None:
     """Write no file when autogenerate finds nothing (an empty head is noise)."""
-    if _wants_autogenerate() and directives and directives[0].upgrade_ops_list:
-        if all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
-            directives[:] = []
+    if _wants_autogenerate() and all(
+        ops.is_empty() for script in directives for ops in script.upgrade_ops_list
+    ):
+        directives[:] = []
 
 
 def do_run_migrations(connection: Connection) -> None:
@@ -120,6 +121,8 @@ def run_migrations_offline() -> None:
         dialect_name="postgresql",
         target_metadata=target_metadata,
         literal_binds=True,
+        # "named": a "%" in raw SQL (plpgsql RAISE) is not doubled.
+        dialect_opts={"paramstyle": "named"},
         transaction_per_migration=True,
     )
     with context.begin_transaction():

@@ -13,17 +13,23 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from sqlalchemy.engine import URL, make_url
 
-from dashtam_nb.errors import ConfigError
+from dashtam_nb.errors import ConfigError, ValidationError
 
 ASYNC_DRIVER = "postgresql+psycopg"
 _SCHEMES = {"postgresql", "postgres"}
 _DRIVERS = {"psycopg", "psycopg_async"}
 _URL_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
 _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_RESERVED = frozenset("@/ ?#[]")
+_RESERVED_MSG = (
+    "the password contains a reserved character (@, /, % or space): "
+    "URL-encode it, or build the URL with sqlalchemy.URL.create()"
+)
 
 
 def parse_database_url(raw: str | URL) -> URL:
@@ -40,43 +46,17 @@ def parse_database_url(raw: str | URL) -> URL:
     Raises:
         ConfigError: naming the scheme, driver, port, host or percent-encoding
             problem; the message never contains the password.
+        ValidationError: ``raw`` is neither a string nor a `URL`.
     """
     if isinstance(raw, URL):
         url = raw
+    elif not isinstance(raw, str):
+        raise ValidationError(
+            "the database URL must be a string or a sqlalchemy.URL",
+            field="database_url",
+        )
     else:
-        if not isinstance(raw, str) or not raw.strip():
-            raise ConfigError("DATABASE_URL is empty", part="url")
-        text = raw.strip()
-        if not _URL_SHAPE.match(text):
-            raise ConfigError(
-                "DATABASE_URL must start with a scheme such as postgresql://",
-                part="scheme",
-            )
-        scheme = text.split("://", 1)[0]
-        _check_scheme(scheme)
-        rest = text.split("://", 1)[1]
-        netloc = rest.split("/", 1)[0].split("?", 1)[0]
-        if netloc.count("@") > 1:
-            raise ConfigError(
-                "the password contains a reserved character (@, /, % or space): "
-                "URL-encode it, or build the URL with sqlalchemy.URL.create()",
-                part="password",
-            )
-        if _BAD_PCT.search(netloc):
-            raise ConfigError(
-                "the user or password has invalid percent-encoding: encode % as %25",
-                part="password",
-            )
-        try:
-            url = make_url(text)
-        except ValueError:
-            raise ConfigError(
-                "DATABASE_URL could not be parsed; check the port and that the "
-                "password is URL-encoded",
-                part="url",
-            ) from None
-        except Exception:
-            raise ConfigError("DATABASE_URL could not be parsed", part="url") from None
+        url = _parse_text(raw)
     _check_scheme(url.drivername)
     if url.host and any(c in url.host for c in "@/% "):
         raise ConfigError(
@@ -87,6 +67,59 @@ def parse_database_url(raw: str | URL) -> URL:
     if url.port is not None and not 0 < url.port < 65536:
         raise ConfigError(f"port {url.port} is out of range", part="port")
     return url.set(drivername=ASYNC_DRIVER)
+
+
+def _parse_text(raw: str) -> URL:
+    """Check the raw text part by part, then let SQLAlchemy parse it.
+
+    No message quotes the input: any piece of it may be part of a password.
+    """
+    text = raw.strip()
+    if not text:
+        raise ConfigError("the database URL is empty", part="url")
+    if not _URL_SHAPE.match(text):
+        raise ConfigError(
+            "the database URL must start with a scheme such as postgresql://",
+            part="scheme",
+        )
+    scheme, rest = text.split("://", 1)
+    _check_scheme(scheme)
+    # The query (?host=/run/...) may hold "/" legitimately: look before it.
+    # The userinfo ends at the *last* "@"; anything reserved inside it means
+    # an unescaped password, which SQLAlchemy would split at the first "@".
+    head = rest.split("?", 1)[0]
+    userinfo, at, after = head.rpartition("@")
+    if at and any(c in userinfo for c in _RESERVED):
+        raise ConfigError(_RESERVED_MSG, part="password")
+    if at and _BAD_PCT.search(userinfo):
+        raise ConfigError(
+            "the user or password has invalid percent-encoding: encode % as %25",
+            part="password",
+        )
+    _check_ports((after if at else head).split("/", 1)[0])
+    try:
+        return make_url(text)
+    except Exception:
+        raise ConfigError(
+            "the database URL could not be parsed; check the port and that the "
+            "password is URL-encoded",
+            part="url",
+        ) from None
+
+
+def _check_ports(hosts: str) -> None:
+    """Every ``host:port`` of the authority has a numeric port (or none)."""
+    for hostport in hosts.split(","):
+        if hostport.startswith("["):  # [::1]:5432
+            port = hostport.partition("]")[2].removeprefix(":")
+        else:
+            port = hostport.rpartition(":")[2] if ":" in hostport else ""
+        if port and not (port.isascii() and port.isdigit()):
+            raise ConfigError(
+                "the port is not a number (if the password contains @, /, % or "
+                "space, URL-encode it)",
+                part="port",
+            )
 
 
 def _check_scheme(drivername: str) -> None:
@@ -119,6 +152,12 @@ def describe_target(url: URL) -> str:
     if "/" in where:
         where = "embedded server"
     return f"database {url.database!r} on {where}"
+
+
+_NO_PICKLE = (
+    "settings hold the database password and cannot be pickled; "
+    "re-read them with dashtam_nb.settings.reload()"
+)
 
 
 def default_data_dir() -> Path:
@@ -176,6 +215,11 @@ class Settings:
             f"data_dir={str(self.data_dir)!r})"
         )
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # A pickle (IPython %store, joblib, multiprocessing) would carry the
+        # plaintext password to disk or another process.
+        raise TypeError(_NO_PICKLE)
+
 
 class _LazySettings:
     """Module attribute that reads the environment on first use.
@@ -218,6 +262,9 @@ class _LazySettings:
 
     def __repr__(self) -> str:
         return repr(self._get())
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError(_NO_PICKLE)
 
 
 settings = _LazySettings()

@@ -8,6 +8,7 @@ notebook's setup cell reuses the pool instead of leaking one.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +39,19 @@ _EngineKey = tuple[str, tuple[tuple[str, Any], ...]]
 _ENGINES: dict[_EngineKey, AsyncEngine] = {}
 _MAKERS: dict[_EngineKey, async_sessionmaker[AsyncSession]] = {}
 _REGISTRY_LOCK = threading.Lock()
+
+
+def _check_seconds(name: str, value: object) -> None:
+    """A positive, finite number of seconds (not a bool or a string)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(
+            f"{name} must be a positive number of seconds", field=name
+        )
 
 
 def _as_statement(sql: str | Executable) -> Executable:
@@ -79,10 +93,10 @@ class Database:
                 raise ValidationError(f"{name} must be an integer >= 0", field=name)
         if pool_size < 1:
             raise ValidationError("pool_size must be >= 1", field="pool_size")
-        if isinstance(connect_timeout, bool) or not connect_timeout > 0:
-            raise ValidationError(
-                "connect_timeout must be > 0 seconds", field="connect_timeout"
-            )
+        _check_seconds("connect_timeout", connect_timeout)
+        _check_seconds("pool_timeout", pool_timeout)
+        if statement_timeout is not None:
+            _check_seconds("statement_timeout", statement_timeout)
         self._url: URL | None = (
             parse_database_url(database_url) if database_url is not None else None
         )
@@ -104,6 +118,10 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({masked(self.url)!r})"
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # The URL inside holds the plaintext password (IPython %store, joblib).
+        raise TypeError("a Database holds a password and cannot be pickled")
 
     @property
     def target(self) -> str:
@@ -403,18 +421,18 @@ def connect(
     Returns:
         The `Database`, also returned by `get_database()` from now on.
     """
+    name = _check_db_name(database) if database is not None else None
+    if fresh and name is None:
+        raise ConfigError("fresh=True needs a database name")
     base = settings.database_url
-    if database is not None:
-        name = _check_db_name(database)
+    # Built first, so bad options fail before any SQL (CREATE DATABASE) runs.
+    db = Database(base if name is None else base.set(database=name), echo, **options)
+    if name is not None:
         admin = Database(base)
         try:
             runner.run(_recreate(admin, name, fresh))
         except Exception as exc:
             raise translate(exc, target=admin.target) from None
-        base = base.set(database=name)
-    elif fresh:
-        raise ConfigError("fresh=True needs a database name")
-    db = Database(base, echo, **options)
     set_database(db)
     return db
 

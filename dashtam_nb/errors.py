@@ -185,6 +185,9 @@ class DatabaseError(DashtamError):
 
 
 _AUDIT_TRIGGER = "append-only"
+# Server-side terminations: admin/crash/shutdown, and the idle timeouts
+# (25P03 idle in transaction, 57P05 idle session) that end the backend.
+_LOST_STATES = frozenset({"57P01", "57P02", "57P03", "57P05", "25P03"})
 _COL_FROM_DETAIL = re.compile(r"Key \((?:lower\()?\(?([a-z_]+)\)?")
 
 
@@ -244,6 +247,13 @@ def translate(
     """
     if isinstance(exc, DashtamError):
         return exc
+    if isinstance(exc, UnicodeEncodeError):
+        # A lone surrogate (e.g. from a bad decode) cannot be sent as UTF-8;
+        # it fails while encoding, before anything reaches the server.
+        return ValidationError(
+            "text contains a character that cannot be encoded as UTF-8 "
+            "(a lone surrogate?)"
+        )
     import psycopg
     from sqlalchemy import exc as sa_exc
 
@@ -279,6 +289,9 @@ def translate(
     text = _one_line(primary or str(dbapi))
     invalidated = bool(getattr(exc, "connection_invalidated", False))
 
+    if sqlstate is None and isinstance(dbapi, psycopg.DataError) and "NUL" in text:
+        # psycopg refuses NUL bytes client-side: nothing was sent.
+        return ValidationError("text values cannot contain NUL (0x00) bytes")
     if isinstance(dbapi, psycopg.errors.ConnectionTimeout):
         return ConnectError(
             f"could not connect to {target}: timed out", kind="timeout", original=exc
@@ -339,13 +352,13 @@ def translate(
             )
         return QueryCancelledError("the query was cancelled", original=exc)
     if sqlstate in {"40001", "40P01"}:
-        kind = "deadlock" if sqlstate == "40P01" else "serialization failure"
-        return ConflictError(f"{kind}: the transaction was rolled back", original=exc)
+        what = "deadlock" if sqlstate == "40P01" else "serialization failure"
+        return ConflictError(f"{what}: the transaction was rolled back", original=exc)
     if sqlstate == "42501":
         return PermissionDeniedError(text, original=exc)
     if sqlstate in {"22P02"} and "uuid" in text.lower():
         return InvalidIdError("not a valid UUID")
-    if (sqlstate or "").startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}:
+    if (sqlstate or "").startswith("08") or sqlstate in _LOST_STATES:
         return _lost(exc, during_commit)
     if invalidated:
         return _lost(exc, during_commit)

@@ -150,6 +150,34 @@ def model_types(model: type[Any]) -> dict[str, pa.DataType]:
     return {c.key: arrow_type(c.type) for c in model.__table__.columns}
 
 
+def frame_columns(entity_type: type[Any], *, include_secrets: bool = False) -> list[str]:
+    """Column names of an entity's frame: its fields, secrets hidden by default.
+
+    Entity fields and model columns share names and order, so a frame built
+    from entities (`to_frame`) and one selected straight from the table
+    (`model_frame`) have identical columns.
+    """
+    if not is_dataclass(entity_type):
+        raise TypeError(f"{entity_type!r} is not a dataclass entity")
+    return [
+        f.name
+        for f in fields(entity_type)
+        if include_secrets or f.name not in HIDDEN_COLUMNS
+    ]
+
+
+def model_frame(
+    model: type[Any], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> pd.DataFrame:
+    """A frame of rows selected from ``model``'s columns, with the model's dtypes.
+
+    The fast path for repository ``*_frame`` reads: plain column values go
+    straight to Arrow, no entity or ORM object is built per row.
+    """
+    known = model_types(model)
+    return build_frame(columns, rows, [known.get(c) for c in columns])
+
+
 def to_frame(
     entities: Iterable[Any],
     entity_type: type[Any] | None = None,
@@ -169,9 +197,7 @@ def to_frame(
     cls = entity_type or (type(items[0]) if items else None)
     if cls is None or not is_dataclass(cls):
         raise TypeError("to_frame needs dataclass entities or entity_type")
-    names = [
-        f.name for f in fields(cls) if include_secrets or f.name not in HIDDEN_COLUMNS
-    ]
+    names = frame_columns(cls, include_secrets=include_secrets)
     known = model_types(model) if model is not None else {}
     rows = [tuple(getattr(e, n) for n in names) for e in items]
     return build_frame(names, rows, [known.get(n) for n in names])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import os
 import sys
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _WAKE_SECONDS = 0.25
+_UNWIND_SECONDS = 5.0
 _THREAD_NAME = "dashtam-db-loop"
 
 
@@ -143,13 +145,17 @@ def run(coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
             "dashtam_nb.run() was called from the database loop itself; "
             "use `await` there instead"
         )
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    finished: concurrent.futures.Future[None] = concurrent.futures.Future()
+    future = asyncio.run_coroutine_threadsafe(_tracked(coro, finished), loop)
     try:
         return future.result(timeout)
     except BaseException:
         # KeyboardInterrupt, timeout: cancelling the task makes psycopg send
-        # a cancel request, so the query stops on the server too.
+        # a cancel request, so the query stops on the server too. Wait for it
+        # to unwind, so the next call finds the connection back in the pool.
         future.cancel()
+        with contextlib.suppress(BaseException):
+            finished.result(_UNWIND_SECONDS)
         raise
 
 
@@ -158,7 +164,8 @@ async def arun(coro: Coroutine[Any, Any, T]) -> T:
     loop = _OWNER.get()
     if _OWNER.is_current():
         return await coro
-    cfuture = asyncio.run_coroutine_threadsafe(coro, loop)
+    finished: concurrent.futures.Future[None] = concurrent.futures.Future()
+    cfuture = asyncio.run_coroutine_threadsafe(_tracked(coro, finished), loop)
     wrapped = asyncio.wrap_future(cfuture)
     try:
         while True:
@@ -169,4 +176,19 @@ async def arun(coro: Coroutine[Any, Any, T]) -> T:
                 return wrapped.result()
     except BaseException:
         cfuture.cancel()
+        # Let the cancelled work unwind on the owner loop (psycopg cancels the
+        # query, SQLAlchemy invalidates the connection) before the caller's
+        # cleanup, e.g. a rollback, touches the same connection.
+        with contextlib.suppress(BaseException):
+            await asyncio.wait({asyncio.wrap_future(finished)}, timeout=_UNWIND_SECONDS)
         raise
+
+
+async def _tracked(
+    coro: Coroutine[Any, Any, T], finished: concurrent.futures.Future[None]
+) -> T:
+    """Await ``coro``, then mark ``finished`` however it ended."""
+    try:
+        return await coro
+    finally:
+        finished.set_result(None)
