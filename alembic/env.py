@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging.config
 from typing import TYPE_CHECKING, Any
 
+from alembic import context
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from alembic import context
 from dashtam_nb import runner
 from dashtam_nb.config import describe_target, settings
 from dashtam_nb.errors import translate

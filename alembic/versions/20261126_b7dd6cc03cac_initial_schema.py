@@ -14,9 +14,8 @@ Create Date: 2026-11-26 05:24:21.978905+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "b7dd6cc03cac"
