@@ -5,6 +5,9 @@ from here. Database work runs on a private event loop (see `runner`), so the
 same calls work with top-level ``await`` and as plain calls.
 """
 
+import importlib
+from types import ModuleType
+
 from dashtam_nb.config import settings
 from dashtam_nb.database import (
     Database,
@@ -61,3 +64,30 @@ __all__ = [
     "set_database",
     "settings",
 ]
+
+# Heavier submodules load on first attribute access (``dn.migrations``), so
+# ``import dashtam_nb`` stays fast.
+_LAZY = frozenset(
+    {
+        "bulk",
+        "columnar",
+        "entities",
+        "frames",
+        "handlers",
+        "migrations",
+        "models",
+        "pagination",
+        "repositories",
+        "result",
+        "sample_data",
+        "server",
+        "softdelete",
+        "streaming",
+    }
+)
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return importlib.import_module(f"dashtam_nb.{name}")
+    raise AttributeError(f"module 'dashtam_nb' has no attribute {name!r}")
