@@ -18,7 +18,7 @@ from typing import Any
 import platformdirs
 from sqlalchemy.engine import URL, make_url
 
-from dashtam_nb.errors import ConfigError, ValidationError
+from dashtam_nb.errors import ConfigError, DashtamError, ValidationError
 
 ASYNC_DRIVER = "postgresql+psycopg"
 _SCHEMES = {"postgresql", "postgres"}
@@ -48,66 +48,83 @@ def parse_database_url(raw: str | URL) -> URL:
             problem; the message never contains the password.
         ValidationError: ``raw`` is neither a string nor a `URL`.
     """
+    # Tracebacks with locals (%xmode Verbose, --showlocals) print every frame's
+    # variables: no frame that raises may still hold the raw text. Helpers
+    # *return* the problem, and ``raw`` is dropped before anything is raised.
     if isinstance(raw, URL):
-        url = raw
-    elif not isinstance(raw, str):
-        raise ValidationError(
+        result: URL | DashtamError = raw
+    elif isinstance(raw, str):
+        result = _parse_text(raw)
+    else:
+        result = ValidationError(
             "the database URL must be a string or a sqlalchemy.URL",
             field="database_url",
         )
-    else:
-        url = _parse_text(raw)
-    _check_scheme(url.drivername)
-    if url.host and any(c in url.host for c in "@/% "):
-        raise ConfigError(
+    del raw
+    if isinstance(result, DashtamError):
+        raise result
+    problem = _url_problem(result)
+    if problem is not None:
+        raise problem
+    return result.set(drivername=ASYNC_DRIVER)
+
+
+def _url_problem(url: URL) -> ConfigError | None:
+    """What is wrong with a parsed URL, if anything."""
+    problem = _scheme_problem(url.drivername)
+    if problem is None and url.host and any(c in url.host for c in "@/% "):
+        problem = ConfigError(
             "the host part is invalid; a password with @, /, % or space must be "
             "URL-encoded",
             part="host",
         )
-    if url.port is not None and not 0 < url.port < 65536:
-        raise ConfigError(f"port {url.port} is out of range", part="port")
-    return url.set(drivername=ASYNC_DRIVER)
+    if problem is None and url.port is not None and not 0 < url.port < 65536:
+        problem = ConfigError(f"port {url.port} is out of range", part="port")
+    return problem
 
 
-def _parse_text(raw: str) -> URL:
+def _parse_text(raw: str) -> URL | ConfigError:
     """Check the raw text part by part, then let SQLAlchemy parse it.
 
     No message quotes the input: any piece of it may be part of a password.
     """
     text = raw.strip()
     if not text:
-        raise ConfigError("the database URL is empty", part="url")
+        return ConfigError("the database URL is empty", part="url")
     if not _URL_SHAPE.match(text):
-        raise ConfigError(
+        return ConfigError(
             "the database URL must start with a scheme such as postgresql://",
             part="scheme",
         )
     scheme, rest = text.split("://", 1)
-    _check_scheme(scheme)
+    problem = _scheme_problem(scheme)
     # The query (?host=/run/...) may hold "/" legitimately: look before it.
     # The userinfo ends at the *last* "@"; anything reserved inside it means
     # an unescaped password, which SQLAlchemy would split at the first "@".
     head = rest.split("?", 1)[0]
     userinfo, at, after = head.rpartition("@")
-    if at and any(c in userinfo for c in _RESERVED):
-        raise ConfigError(_RESERVED_MSG, part="password")
-    if at and _BAD_PCT.search(userinfo):
-        raise ConfigError(
+    if problem is None and at and any(c in userinfo for c in _RESERVED):
+        problem = ConfigError(_RESERVED_MSG, part="password")
+    if problem is None and at and _BAD_PCT.search(userinfo):
+        problem = ConfigError(
             "the user or password has invalid percent-encoding: encode % as %25",
             part="password",
         )
-    _check_ports((after if at else head).split("/", 1)[0])
+    if problem is None:
+        problem = _port_problem((after if at else head).split("/", 1)[0])
+    if problem is not None:
+        return problem
     try:
         return make_url(text)
     except Exception:
-        raise ConfigError(
+        return ConfigError(
             "the database URL could not be parsed; check the port and that the "
             "password is URL-encoded",
             part="url",
-        ) from None
+        )
 
 
-def _check_ports(hosts: str) -> None:
+def _port_problem(hosts: str) -> ConfigError | None:
     """Every ``host:port`` of the authority has a numeric port (or none)."""
     for hostport in hosts.split(","):
         if hostport.startswith("["):  # [::1]:5432
@@ -115,27 +132,29 @@ def _check_ports(hosts: str) -> None:
         else:
             port = hostport.rpartition(":")[2] if ":" in hostport else ""
         if port and not (port.isascii() and port.isdigit()):
-            raise ConfigError(
+            return ConfigError(
                 "the port is not a number (if the password contains @, /, % or "
                 "space, URL-encode it)",
                 part="port",
             )
+    return None
 
 
-def _check_scheme(drivername: str) -> None:
+def _scheme_problem(drivername: str) -> ConfigError | None:
     backend, _, driver = drivername.partition("+")
     if backend not in _SCHEMES:
-        raise ConfigError(
+        return ConfigError(
             f"unsupported scheme {backend[:20]!r}: dashtam_nb speaks PostgreSQL "
             "(postgresql://)",
             part="scheme",
         )
     if driver and driver not in _DRIVERS:
-        raise ConfigError(
+        return ConfigError(
             f"unsupported driver {driver[:20]!r}: use postgresql:// or "
             "postgresql+psycopg://",
             part="driver",
         )
+    return None
 
 
 def masked(url: URL) -> str:
@@ -165,6 +184,18 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("dashtam_nb", appauthor=False))
 
 
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _url_from_env() -> URL | None:
+    # A failed parse raises from parse_database_url, whose frame holds no
+    # raw text; this frame's only expression is a call, which is not shown.
+    return (
+        parse_database_url(_env("DATABASE_URL") or "") if _env("DATABASE_URL") else None
+    )
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -185,12 +216,14 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         """Read ``DATABASE_URL``, ``DB_ECHO`` and ``DASHTAM_DATA_DIR``."""
-        raw = os.environ.get("DATABASE_URL")
-        env_url = parse_database_url(raw) if raw else None
-        data = os.environ.get("DASHTAM_DATA_DIR")
+        # Only the parsed URL is kept. Neither the raw text nor ``os.environ``
+        # may appear in this frame: %xmode Verbose evaluates the names and
+        # attributes on the failing line and would print the environment.
+        env_url = _url_from_env()
+        data = _env("DASHTAM_DATA_DIR")
         return cls(
             data_dir=Path(data).expanduser() if data else default_data_dir(),
-            db_echo=_truthy(os.environ.get("DB_ECHO")),
+            db_echo=_truthy(_env("DB_ECHO")),
             _env_url=env_url,
         )
 

@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import (
 
 from dashtam_nb import runner
 from dashtam_nb.config import describe_target, masked, parse_database_url, settings
-from dashtam_nb.errors import ConfigError, ConflictError, ValidationError, translate
+from dashtam_nb.errors import (
+    ConfigError,
+    ConflictError,
+    DashtamError,
+    ValidationError,
+    translate,
+)
 from dashtam_nb.session import SessionScope
 from dashtam_nb.softdelete import DashtamSession
 
@@ -97,9 +103,14 @@ class Database:
         _check_seconds("pool_timeout", pool_timeout)
         if statement_timeout is not None:
             _check_seconds("statement_timeout", statement_timeout)
-        self._url: URL | None = (
-            parse_database_url(database_url) if database_url is not None else None
-        )
+        try:
+            self._url: URL | None = (
+                parse_database_url(database_url) if database_url is not None else None
+            )
+        except DashtamError:
+            # Tracebacks with locals (%xmode Verbose) would print the raw URL.
+            del database_url
+            raise
         self._echo = settings.db_echo if echo is None else bool(echo)
         self._options: dict[str, Any] = {
             "pool_size": pool_size,
@@ -117,6 +128,8 @@ class Database:
         return self._url
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_options"):  # failed in __init__ (shown by tracebacks)
+            return "Database(<not initialised>)"
         return f"Database({masked(self.url)!r})"
 
     def __reduce__(self) -> str | tuple[Any, ...]:

