@@ -90,6 +90,9 @@ def run_notebook(path: Path) -> NotebookRun:
             nb,
             timeout=CELL_TIMEOUT,
             resources={"metadata": {"path": str(path.parent)}},
+            # Keep the kernel's start-up chatter (ipykernel 7.4 warns about
+            # unencrypted local TCP) out of the summary; errors still show.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
         client.execute()
     except CellExecutionError as exc:
