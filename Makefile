@@ -27,7 +27,7 @@ lab: setup
 
 ## The whole test suite: lint, types, notebook hygiene, tests, notebooks (strict nbval).
 test: setup lint typecheck
-	$(BIN)/python -m nbstripout --keep-output --verify notebooks/*.ipynb
+	$(BIN)/python -m nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 	$(MAKE) --no-print-directory test-external
@@ -48,7 +48,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 nb-clean: setup
-	$(BIN)/python -m nbstripout --keep-output --extra-keys "metadata.language_info.version" notebooks/*.ipynb
+	$(BIN)/python -m nbstripout --keep-output --keep-count --extra-keys "metadata.language_info.version" notebooks/*.ipynb
 
 nb-refresh: setup
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb

@@ -52,12 +52,42 @@ class HoppingSession:
                 f"session.{name}() cannot be used across event loops; use "
                 "dashtam_nb.stream_frames() or run the code with dashtam_nb.run()"
             )
+        if name in {"begin", "begin_nested"}:
+            return lambda *a, **k: HoppingTransaction(attr(*a, **k))
         if inspect.iscoroutinefunction(getattr(type(self._real), name, None)):
             return _hopping(attr)
         return attr
 
     def __repr__(self) -> str:
         return f"<HoppingSession active={self._real.is_active}>"
+
+
+class HoppingTransaction:
+    """``session.begin()`` / ``begin_nested()`` whose enter and exit hop.
+
+    Without it, RELEASE / ROLLBACK TO SAVEPOINT would run on the caller's loop
+    (works on Linux by luck; fails on a Windows proactor kernel loop).
+    """
+
+    __slots__ = ("_real",)
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    async def __aenter__(self) -> HoppingTransaction:
+        await _hopping(self._real.__aenter__)()
+        return self
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await _hopping(self._real.__aexit__)(*exc)
+
+    async def commit(self) -> None:
+        """Commit this (sub)transaction on the owner loop."""
+        await _hopping(self._real.commit)()
+
+    async def rollback(self) -> None:
+        """Roll back this (sub)transaction on the owner loop."""
+        await _hopping(self._real.rollback)()
 
 
 def _hopping(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -72,7 +73,8 @@ def test_sync_with_block_rolls_back(fresh_db: dn.Database) -> None:
 
 
 def test_sync_calls_from_worker_threads_under_contention(server_url: object) -> None:
-    db = dn.connect("t_threads", fresh=True, pool_size=1, max_overflow=0)
+    name = f"t_threads_{os.getpid()}"
+    db = dn.connect(name, fresh=True, pool_size=1, max_overflow=0)
     results: list[int] = []
     errors: list[BaseException] = []
 
@@ -90,7 +92,7 @@ def test_sync_calls_from_worker_threads_under_contention(server_url: object) -> 
     assert not errors
     assert sorted(results) == list(range(6))
     db.close_sync()
-    dn.database.drop_database("t_threads")
+    dn.database.drop_database(name)
 
 
 async def test_gather_under_contention_then_sync_inside_loop(
@@ -168,3 +170,37 @@ def test_bad_arguments_fail_before_sql(fresh_db: dn.Database) -> None:
         dn.Database(pool_size=0)
     with pytest.raises(dn.ValidationError):
         dn.connect("bad name; drop")
+
+
+async def test_session_used_after_block_is_refused(fresh_db: dn.Database) -> None:
+    _make_table(fresh_db)
+    async with fresh_db.get_session() as session:
+        await session.execute(text("SELECT 1"))
+    with pytest.raises(dn.SessionClosedError):
+        await session.execute(text("INSERT INTO items VALUES (1, 'late')"))
+    assert fresh_db.pool_status()["checked_out"] == 0
+    assert await fresh_db.ascalar("SELECT count(*) FROM items") == 0
+
+
+async def test_savepoint_at_top_level_runs_on_owner_loop(fresh_db: dn.Database) -> None:
+    _make_table(fresh_db)
+    threads: list[str] = []
+    from sqlalchemy import event
+
+    def record(*_: object) -> None:
+        threads.append(threading.current_thread().name)
+
+    async with fresh_db.get_session() as session:
+        engine = session.bind
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            await session.execute(text("INSERT INTO items VALUES (1, 'kept')"))
+            with pytest.raises(dn.DuplicateError):
+                async with session.begin_nested():
+                    await session.execute(text("INSERT INTO items VALUES (1, 'x')"))
+            async with session.begin_nested():
+                await session.execute(text("INSERT INTO items VALUES (2, 'also')"))
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert await fresh_db.ascalar("SELECT count(*) FROM items") == 2
+    assert set(threads) == {"dashtam-db-loop"}
