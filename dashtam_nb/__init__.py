@@ -35,9 +35,20 @@ from dashtam_nb.errors import (
     SessionClosedError,
     ValidationError,
 )
+from dashtam_nb.frames import stable, to_frame
+from dashtam_nb.ids import uuid7
+from dashtam_nb.repositories import (
+    AccountRepository,
+    AuditLogRepository,
+    TransactionRepository,
+    UserRepository,
+)
+from dashtam_nb.result import Failure, Result, Success, is_failure, is_success
 from dashtam_nb.runner import arun, run
 
 __all__ = [
+    "AccountRepository",
+    "AuditLogRepository",
     "ConfigError",
     "ConflictError",
     "ConnectError",
@@ -46,6 +57,7 @@ __all__ = [
     "Database",
     "DatabaseError",
     "DuplicateError",
+    "Failure",
     "ImmutableRecordError",
     "IntegrityViolationError",
     "InvalidIdError",
@@ -54,15 +66,24 @@ __all__ = [
     "PermissionDeniedError",
     "QueryCancelledError",
     "QueryTimeoutError",
+    "Result",
     "SessionClosedError",
+    "Success",
+    "TransactionRepository",
+    "UserRepository",
     "ValidationError",
     "arun",
     "connect",
     "get_database",
     "get_db_session",
+    "is_failure",
+    "is_success",
     "run",
     "set_database",
     "settings",
+    "stable",
+    "to_frame",
+    "uuid7",
 ]
 
 # Heavier submodules load on first attribute access (``dn.migrations``), so
