@@ -196,6 +196,19 @@ async def areset(
     return await aupgrade("head", db=db, script_location=script_location)
 
 
+async def astamp(
+    rev: str = "head", *, purge: bool = False, db: Database | None = None
+) -> str | None:
+    """Record ``rev`` as the database's revision without running migrations.
+
+    ``purge=True`` (``alembic stamp --purge``) first deletes the recorded one:
+    needed when it names a revision no file has ("Can't locate revision").
+    """
+    to = _check_rev(rev)
+    op = functools.partial(command.stamp, revision=to, purge=purge)
+    return (await _with_alembic(db, f"stamp {to!r}", op, None))[1]
+
+
 async def acurrent(*, db: Database | None = None) -> str | None:
     """The database's revision, or ``None`` before the first upgrade."""
     return (await _with_alembic(db, "current", _nothing, None))[1]
@@ -276,7 +289,7 @@ async def arevision(
 def _blocking(afn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
     """The plain-call twin of ``afn``: same arguments, runs on the owner loop.
 
-    Generated, not written out seven times; ``help()`` shows ``afn``'s
+    Generated, not written out eight times; ``help()`` shows ``afn``'s
     signature through ``__wrapped__``. Works inside a running loop too.
     """
 
@@ -292,6 +305,7 @@ def _blocking(afn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
 upgrade = _blocking(aupgrade)
 downgrade = _blocking(adowngrade)
 reset = _blocking(areset)
+stamp = _blocking(astamp)
 current = _blocking(acurrent)
 history = _blocking(ahistory)
 check = _blocking(acheck)

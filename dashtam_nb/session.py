@@ -56,7 +56,7 @@ class HoppingSession:
             return lambda *a, **k: HoppingTransaction(attr(*a, **k))
         if inspect.iscoroutinefunction(getattr(type(self._real), name, None)):
             return _hopping(attr)
-        return attr
+        return _translating(attr) if callable(attr) else attr
 
     def __repr__(self) -> str:
         return f"<HoppingSession active={self._real.is_active}>"
@@ -88,6 +88,19 @@ class HoppingTransaction:
     async def rollback(self) -> None:
         """Roll back this (sub)transaction on the owner loop."""
         await _hopping(self._real.rollback)()
+
+
+def _translating(method: Callable[..., T]) -> Callable[..., T]:
+    """Plain methods (``add`` after close) raise our errors too."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            raise translate(exc) from None
+
+    return call
 
 
 def _hopping(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 import dashtam_nb as dn
+from dashtam_nb.models import UserModel
 
 pytestmark = pytest.mark.integration
 
@@ -178,6 +179,8 @@ async def test_session_used_after_block_is_refused(fresh_db: dn.Database) -> Non
         await session.execute(text("SELECT 1"))
     with pytest.raises(dn.SessionClosedError):
         await session.execute(text("INSERT INTO items VALUES (1, 'late')"))
+    with pytest.raises(dn.SessionClosedError):
+        session.add(UserModel(email="late@example.com", password_hash="x"))
     assert fresh_db.pool_status()["checked_out"] == 0
     assert await fresh_db.ascalar("SELECT count(*) FROM items") == 0
 
