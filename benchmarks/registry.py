@@ -57,4 +57,5 @@ def case(name: str) -> Callable[[Case], Case]:
     return register
 
 
-from benchmarks import bench_runner  # noqa: E402,F401  (registers its cases)
+# Importing a bench module registers its cases.
+from benchmarks import bench_pagination, bench_runner  # noqa: E402,F401
