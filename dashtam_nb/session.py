@@ -10,6 +10,7 @@ body (see `hops`), so a ``save`` is one hop, not three.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -169,7 +170,10 @@ class SessionScope:
     async def _close(self, session: AsyncSession, failed: bool) -> None:
         try:
             if failed:
-                await session.rollback()
+                # The block's own error is what the caller needs to see; a
+                # failing rollback (dead connection) rolls back server-side.
+                with contextlib.suppress(Exception):
+                    await session.rollback()
             else:
                 try:
                     await session.commit()
@@ -185,20 +189,31 @@ class SessionScope:
             return self._session
         return cast("AsyncSession", HoppingSession(self._session))
 
+    def _finish(self, exc: BaseException | None) -> Coroutine[Any, Any, None] | None:
+        """The closing coroutine for this scope (None if it never opened)."""
+        session, self._session = self._session, None
+        if session is None:
+            return None
+        return self._close(session, failed=exc is not None)
+
+    @staticmethod
+    def _reraise(exc: BaseException | None) -> None:
+        """Re-raise a database error from the block as our own error."""
+        if isinstance(exc, Exception):
+            mapped = translate(exc)
+            if mapped is not exc:
+                raise mapped from None
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        await runner.arun(self._close(session, failed=exc is not None))
-        if exc is not None and isinstance(exc, Exception):
-            mapped = translate(exc)
-            if mapped is not exc:
-                raise mapped from None
+        closing = self._finish(exc)
+        if closing is not None:
+            await runner.arun(closing)
+        self._reraise(exc)
 
     def __enter__(self) -> AsyncSession:
         session = runner.run(self._open())
@@ -211,11 +226,7 @@ class SessionScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        runner.run(self._close(session, failed=exc is not None))
-        if exc is not None and isinstance(exc, Exception):
-            mapped = translate(exc)
-            if mapped is not exc:
-                raise mapped from None
+        closing = self._finish(exc)
+        if closing is not None:
+            runner.run(closing)
+        self._reraise(exc)
