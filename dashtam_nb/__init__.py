@@ -93,6 +93,7 @@ _LAZY = frozenset(
         "bulk",
         "columnar",
         "entities",
+        "explain",
         "frames",
         "handlers",
         "migrations",
