@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 
+sort-reverse = $(shell ls notebooks/*.ipynb | sort -r)
+
 .PHONY: setup run lab test test-external lint typecheck test-py test-notebooks nb-clean nb-refresh \
         bench migrate-create migrate-up migrate-down migrate-history migrate-current \
         db-start db-stop db-status
@@ -29,7 +31,8 @@ lab: setup
 test: setup lint typecheck
 	$(BIN)/python -m nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
 	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	# Reverse order on purpose: each notebook must start from its own known state.
+	$(BIN)/python -m pytest --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 	$(MAKE) --no-print-directory test-external
 
 ## Integration tests again, against a second, separately started server via DATABASE_URL.
