@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +46,7 @@ _EngineKey = tuple[str, tuple[tuple[str, Any], ...]]
 _ENGINES: dict[_EngineKey, AsyncEngine] = {}
 _MAKERS: dict[_EngineKey, async_sessionmaker[AsyncSession]] = {}
 _REGISTRY_LOCK = threading.Lock()
+_BACKOFF = 0.05  # seconds before the first retry of a conflicted transaction
 
 
 def _check_seconds(name: str, value: object) -> None:
@@ -227,7 +229,8 @@ class Database:
         """Run ``await work(session)`` in one transaction, re-running on conflict.
 
         Serialization failures and deadlocks roll the whole unit back; it is
-        run again up to ``retries`` times, then `ConflictError` is raised. A
+        run again up to ``retries`` times (after a short jittered back-off), then
+        `ConflictError` is raised. A
         connection lost during COMMIT is never retried (the outcome is unknown).
         """
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -244,6 +247,10 @@ class Database:
                 except ConflictError:
                     if tries_left == 0:
                         raise
+                    # Back off with jitter, so the transaction we collided
+                    # with can finish instead of colliding again at once.
+                    done = retries - tries_left
+                    await asyncio.sleep(_BACKOFF * 2**done * random.uniform(0.5, 1.5))
             raise AssertionError("unreachable")
 
         return await runner.arun(loop())
