@@ -58,4 +58,9 @@ def case(name: str) -> Callable[[Case], Case]:
 
 
 # Importing a bench module registers its cases.
-from benchmarks import bench_pagination, bench_runner  # noqa: E402,F401
+from benchmarks import (  # noqa: E402,F401
+    bench_frames,
+    bench_pagination,
+    bench_runner,
+    bench_seed,
+)

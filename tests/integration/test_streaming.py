@@ -1,0 +1,108 @@
+"""stream_frames: bounded chunks whose concatenation is the full frame."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+import dashtam_nb as dn
+from dashtam_nb import columnar, sample_data
+from dashtam_nb.models import TransactionModel, UserModel
+from dashtam_nb.streaming import astream_frames, stream_frames
+
+pytestmark = pytest.mark.integration
+
+
+def assert_identical(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    """Same columns, dtypes and values, exactly.
+
+    ``assert_frame_equal`` gives the readable diff, but compares Arrow-backed
+    floats approximately whatever ``check_exact`` says; ``equals`` is exact.
+    """
+    pd.testing.assert_frame_equal(left, right, check_exact=True)
+    assert left.equals(right)
+
+
+T = TransactionModel
+STMT = select(T).order_by(T.id)
+
+
+@pytest.fixture
+def seeded(schema_db: dn.Database) -> dn.Database:
+    sample_data.seed(schema_db, "small")
+    return schema_db
+
+
+def full_frame(db: dn.Database, **options: bool) -> pd.DataFrame:
+    async def read() -> pd.DataFrame:
+        async with db.get_session() as session:
+            return await columnar.fetch_frame(session, STMT, fast=False, **options)
+
+    return dn.run(read())
+
+
+def test_chunks_are_bounded_and_concatenate_to_the_full_frame(
+    seeded: dn.Database,
+) -> None:
+    chunks = list(stream_frames(seeded, STMT, chunk_rows=400))
+    assert [len(c) for c in chunks[:-1]] == [400] * (len(chunks) - 1)
+    assert 0 < len(chunks[-1]) <= 400
+    whole = pd.concat(chunks, ignore_index=True)
+    assert_identical(whole, full_frame(seeded))
+    assert seeded.pool_status()["checked_out"] == 0
+
+
+async def test_async_stream_matches_and_hides_soft_deleted_rows(
+    seeded: dn.Database,
+) -> None:
+    chunks = [c async for c in astream_frames(seeded, STMT, chunk_rows=500)]
+    whole = pd.concat(chunks, ignore_index=True)
+    assert not whole["is_deleted"].any()
+    assert_identical(whole, full_frame(seeded))
+    everything = [
+        c async for c in astream_frames(seeded, STMT, 500, include_deleted=True)
+    ]
+    assert sum(map(len, everything)) == 1_500
+
+
+async def test_stream_inside_a_session_sees_its_uncommitted_rows(
+    seeded: dn.Database,
+) -> None:
+    with pytest.raises(RuntimeError, match="undo"):
+        async with seeded.get_session() as session:
+            session.add(UserModel(email="streamed@example.com", password_hash="x"))
+            await session.flush()
+            emails: set[str] = set()
+            async for chunk in astream_frames(session, select(UserModel.email), 10):
+                emails |= set(chunk["email"])
+            assert "streamed@example.com" in emails
+            raise RuntimeError("undo")
+
+
+def test_breaking_early_closes_the_cursor_and_session(seeded: dn.Database) -> None:
+    stream = stream_frames(seeded, STMT, chunk_rows=100)
+    first = next(stream)
+    assert len(first) == 100
+    stream.close()
+    assert seeded.pool_status()["checked_out"] == 0
+    assert seeded.scalar("SELECT 1") == 1
+
+
+def test_empty_result_yields_nothing(seeded: dn.Database) -> None:
+    empty = select(T).where(T.category == "none")
+    assert list(stream_frames(seeded, empty)) == []
+
+
+def test_progress_bar_is_silent_under_pytest_unless_forced(
+    seeded: dn.Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    list(stream_frames(seeded, STMT, chunk_rows=500))
+    assert capsys.readouterr().err == ""
+    list(stream_frames(seeded, STMT, chunk_rows=500, progress=True, total=1_455))
+    assert "rows" in capsys.readouterr().err
+
+
+def test_bad_chunk_size_is_refused_before_any_sql(seeded: dn.Database) -> None:
+    with pytest.raises(dn.ValidationError, match="chunk_rows"):
+        list(stream_frames(seeded, STMT, chunk_rows=0))
