@@ -279,3 +279,44 @@ def test_stable_drops_volatile_columns_for_display(schema_db) -> None:
 
     frame = dn.run(read())
     assert list(frames.stable(frame).columns) == ["email", "is_active", "is_deleted"]
+
+
+async def test_large_repository_frame_takes_the_columnar_path_with_same_result(
+    schema_db: dn.Database,
+) -> None:
+    """Above the fast-path threshold a *_frame read goes through ADBC on the
+    session's snapshot; it must equal the row path, deleted rows hidden."""
+    from dashtam_nb import columnar
+
+    await schema_db.aexecute(
+        "INSERT INTO users (id, email, password_hash, is_deleted, deleted_at) "
+        "SELECT gen_random_uuid(), 'u' || g || '@example.com', 'h', g % 10 = 0, "
+        "CASE WHEN g % 10 = 0 THEN now() END FROM generate_series(1, 3000) g"
+    )
+    await schema_db.aexecute("ANALYZE users")
+    reads: list[bool] = []
+    original = columnar.adbc_pool.read
+
+    async def spy(*args: object, **kwargs: object) -> object:
+        reads.append(True)
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    columnar.adbc_pool.read = spy  # type: ignore[assignment]
+    try:
+        async with schema_db.get_session() as session:
+            repo = UserRepository(session)
+            fast = await repo.find_all_frame()
+            slow = await columnar.fetch_frame(
+                session,
+                repo._columns()[1].order_by(UserModel.created_at, UserModel.id),
+                fast=False,
+            )
+    finally:
+        columnar.adbc_pool.read = original  # type: ignore[assignment]
+    assert reads, "the columnar path was not used"
+    assert len(fast) == 2700
+    assert not fast["is_deleted"].any()
+    assert dict(fast.dtypes) == {k: v for k, v in USER.items()}
+    assert fast.sort_values("id").reset_index(drop=True).equals(
+        slow.sort_values("id").reset_index(drop=True)
+    )
