@@ -8,6 +8,8 @@ same calls work with top-level ``await`` and as plain calls.
 import importlib
 from types import ModuleType
 
+from dashtam_nb.bulk import load_frame
+from dashtam_nb.columnar import fetch_arrow, fetch_frame
 from dashtam_nb.config import settings
 from dashtam_nb.database import (
     Database,
@@ -45,6 +47,7 @@ from dashtam_nb.repositories import (
 )
 from dashtam_nb.result import Failure, Result, Success, is_failure, is_success
 from dashtam_nb.runner import arun, run
+from dashtam_nb.streaming import astream_frames, stream_frames
 
 __all__ = [
     "AccountRepository",
@@ -73,15 +76,20 @@ __all__ = [
     "UserRepository",
     "ValidationError",
     "arun",
+    "astream_frames",
     "connect",
+    "fetch_arrow",
+    "fetch_frame",
     "get_database",
     "get_db_session",
     "is_failure",
     "is_success",
+    "load_frame",
     "run",
     "set_database",
     "settings",
     "stable",
+    "stream_frames",
     "to_frame",
     "uuid7",
 ]
