@@ -317,6 +317,8 @@ async def test_large_repository_frame_takes_the_columnar_path_with_same_result(
     assert len(fast) == 2700
     assert not fast["is_deleted"].any()
     assert dict(fast.dtypes) == USER
-    assert fast.sort_values("id").reset_index(drop=True).equals(
-        slow.sort_values("id").reset_index(drop=True)
+    assert (
+        fast.sort_values("id")
+        .reset_index(drop=True)
+        .equals(slow.sort_values("id").reset_index(drop=True))
     )
