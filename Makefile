@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@# Build matplotlib's font cache now: its one-time notice on stderr would
+	@# break strict nbval on a fresh machine.
+	$(BIN)/python -c "import matplotlib.font_manager"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -32,7 +35,7 @@ test: setup lint typecheck
 	$(BIN)/python -m nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
 	$(BIN)/python -m pytest tests
 	# Reverse order on purpose: each notebook must start from its own known state.
-	$(BIN)/python -m pytest --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	NBVAL=1 $(BIN)/python -m pytest --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 	$(MAKE) --no-print-directory test-external
 
 ## Integration tests again, against a second, separately started server via DATABASE_URL.
@@ -54,7 +57,7 @@ nb-clean: setup
 	$(BIN)/python -m nbstripout --keep-output --keep-count --extra-keys "metadata.language_info.version" notebooks/*.ipynb
 
 nb-refresh: setup
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	NBVAL=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 	$(MAKE) nb-clean
 
 bench: setup
