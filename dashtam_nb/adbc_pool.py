@@ -113,6 +113,19 @@ def close_all() -> None:
     _POOL.close_all()
 
 
+class _Conninfo(str):
+    """A conninfo whose repr hides it.
+
+    Tracebacks that print local variables (``%xmode Verbose``,
+    ``pytest --showlocals``) use ``repr``; the password must not show there.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<conninfo hidden>"
+
+
 def conninfo_of(info: ConnectionInfo) -> str:
     """A libpq conninfo reaching what the session's connection reaches."""
     from psycopg.conninfo import make_conninfo
@@ -120,7 +133,7 @@ def conninfo_of(info: ConnectionInfo) -> str:
     params = {k: v for k, v in info.get_parameters().items() if k in _COPIED}
     if info.password:
         params["password"] = info.password
-    return make_conninfo(**params, application_name="dashtam_nb_columnar")
+    return _Conninfo(make_conninfo(**params, application_name="dashtam_nb_columnar"))
 
 
 def _first_line(exc: BaseException) -> str:
