@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 _PGDATA = "pg"
+DEFAULT_DATABASE = "dashtam"
+"""The embedded server's working database (``postgres`` stays for admin)."""
 _PIDS = ".handle_pids.json"
 _START_TIMEOUT = 120.0
 
@@ -120,7 +122,31 @@ def ensure_server(data_dir: Path, *, keep_running: bool = False) -> URL:
                 f"the embedded PostgreSQL could not start in {pgdata}: "
                 f"{type(exc).__name__}; see {pgdata / 'log'}"
             ) from None
-        return _url_from(server.get_uri())
+        url = _url_from(server.get_uri())
+        _ensure_database(url, DEFAULT_DATABASE)
+        return url.set(database=DEFAULT_DATABASE)
+
+
+def _ensure_database(url: URL, name: str) -> None:
+    """Create the default database once, so work never lands in ``postgres``.
+
+    Called under the server lock, so two processes cannot race to create it.
+    """
+    import psycopg
+
+    host = url.query.get("host")
+    with psycopg.connect(
+        host=host if isinstance(host, str) else None,
+        user=url.username,
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=10,
+    ) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if found is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ def status(data_dir: Path) -> ServerStatus:
         running=running,
         pgdata=pgdata,
         pid=info.pid if info else None,
-        url=_url_from(info.get_uri()) if info else None,
+        url=_url_from(info.get_uri()).set(database=DEFAULT_DATABASE) if info else None,
         handles=handles,
     )
 

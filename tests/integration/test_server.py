@@ -42,6 +42,7 @@ def test_last_process_stops_the_server(tmp_path: Path) -> None:
 def test_keep_running_until_stop(tmp_path: Path) -> None:
     url = server.ensure_server(tmp_path, keep_running=True)
     assert url.password is None
+    assert url.database == server.DEFAULT_DATABASE  # not the admin database
     assert "***" not in url.render_as_string(hide_password=True)
     assert _probe(tmp_path) == "42"  # a second process shares it
     status = server.status(tmp_path)
