@@ -46,7 +46,7 @@ from sqlalchemy import types as sa_types
 
 from dashtam_nb import adbc_pool, runner
 from dashtam_nb.errors import DashtamError, ValidationError, translate
-from dashtam_nb.frames import build_frame
+from dashtam_nb.frames import build_frame, result_type
 from dashtam_nb.session import real_session
 from dashtam_nb.softdelete import INCLUDE_DELETED, LIVE_ROWS
 
@@ -91,7 +91,7 @@ _EXACT = (
 
 def _types(stmt: Select[Any]) -> list[sa_types.TypeEngine[Any]] | None:
     """Column types when every one maps exactly; None means "small path"."""
-    types = [c.type for c in stmt.selected_columns]
+    types = [result_type(c) for c in stmt.selected_columns]
     for typ in types:
         if isinstance(typ, sa_types.Enum | sa_types.ARRAY):
             return None

@@ -35,6 +35,7 @@ from uuid import UUID
 
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy import Column
 from sqlalchemy import types as sa_types
 from sqlalchemy.dialects import postgresql as pg
 
@@ -143,13 +144,32 @@ def build_frame(
     return frame
 
 
+def result_type(col: Any) -> sa_types.TypeEngine[Any]:
+    """The type a selected expression's values need.
+
+    A table column keeps its declared type (``numeric(14, 2)`` stays exact
+    at that precision). Any other expression typed numeric, such as
+    ``sum(amount)``, inherits the column's type in SQLAlchemy but can outgrow
+    its precision, so it gets the widest exact decimal at the same scale.
+    """
+    typ: sa_types.TypeEngine[Any] = col.type
+    inner = getattr(col, "element", col)
+    if (
+        isinstance(typ, sa_types.Numeric)
+        and not isinstance(typ, sa_types.Float)
+        and not isinstance(inner, Column)
+    ):
+        return sa_types.Numeric(38, typ.scale or 0)
+    return typ
+
+
 def statement_types(stmt: object) -> list[pa.DataType | None] | None:
     """Arrow types of a statement's columns, when SQLAlchemy knows them."""
     columns = getattr(stmt, "selected_columns", None)
     if columns is None:
         return None
     return [
-        None if isinstance(c.type, sa_types.NullType) else arrow_type(c.type)
+        None if isinstance(c.type, sa_types.NullType) else arrow_type(result_type(c))
         for c in columns
     ]
 

@@ -187,6 +187,10 @@ async def _load(db: Database, data: dict[str, pa.Table]) -> dict[str, int]:
                 )
     finally:
         bar.close()
+    # Fresh statistics, so planner estimates (progress totals, the fast-path
+    # choice, estimated page totals) are right straight after a load.
+    tables = ", ".join(MODELS[name].__tablename__ for name in data)
+    await db.aexecute(f"ANALYZE {tables}")
     return counts
 
 

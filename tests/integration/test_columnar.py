@@ -317,3 +317,19 @@ def test_raw_sql_text_is_refused(seeded: dn.Database) -> None:
 
     with pytest.raises(dn.ValidationError, match="select"):
         dn.run(read())
+
+
+async def test_sum_of_money_outgrowing_its_column_precision(fresh_db: dn.Database) -> None:
+    """sum(numeric(14, 2)) can exceed 14 digits: widened, exact, both paths."""
+    from decimal import Decimal
+
+    from sqlalchemy import Numeric, func, literal, select, union_all
+
+    big = literal(Decimal("999999999999.99"), Numeric(14, 2)).label("x")
+    sub = union_all(select(big), select(big)).subquery()
+    stmt = select(func.sum(sub.c.x).label("total"))
+    async with fresh_db.get_session() as session:
+        for fast in (False, True):
+            frame = await dn.fetch_frame(session, stmt, fast=fast)
+            assert frame["total"].tolist() == [Decimal("1999999999999.98")]
+            assert str(frame["total"].dtype) == "decimal128(38, 2)[pyarrow]"
