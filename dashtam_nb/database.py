@@ -432,6 +432,7 @@ def connect(
     *,
     fresh: bool = False,
     echo: bool | None = None,
+    default: bool = True,
     **options: Any,
 ) -> Database:
     """Open (and make default) a database on the configured server.
@@ -441,10 +442,12 @@ def connect(
             keeps the URL's own database.
         fresh: drop and recreate it first (a known, empty state).
         echo: log SQL.
+        default: make it what `get_database()` returns from now on (set
+            False to open a second database beside the current one).
         **options: passed to `Database` (pool_size, statement_timeout, ...).
 
     Returns:
-        The `Database`, also returned by `get_database()` from now on.
+        The `Database`.
     """
     name = _check_db_name(database) if database is not None else None
     if fresh and name is None:
@@ -453,12 +456,16 @@ def connect(
     # Built first, so bad options fail before any SQL (CREATE DATABASE) runs.
     db = Database(base if name is None else base.set(database=name), echo, **options)
     if name is not None:
-        admin = Database(base)
+        # A database cannot drop itself: administer from another one.
+        admin = Database(
+            base if base.database != name else base.set(database="postgres")
+        )
         try:
             runner.run(_recreate(admin, name, fresh))
         except Exception as exc:
             raise translate(exc, target=admin.target) from None
-    set_database(db)
+    if default:
+        set_database(db)
     return db
 
 

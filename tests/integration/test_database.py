@@ -207,3 +207,13 @@ async def test_savepoint_at_top_level_runs_on_owner_loop(fresh_db: dn.Database) 
             event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert await fresh_db.ascalar("SELECT count(*) FROM items") == 2
     assert set(threads) == {"dashtam-db-loop"}
+
+
+def test_connect_without_making_it_the_default(fresh_db: dn.Database) -> None:
+    name = f"t_side_{os.getpid()}"
+    side = dn.connect(name, fresh=True, default=False)
+    assert dn.get_database() is fresh_db
+    assert side.scalar("SELECT current_database()") == name
+    side.close_sync()
+    dn.database.drop_database(name)
+
