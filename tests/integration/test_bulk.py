@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
+from frame_checks import assert_identical
 from sqlalchemy import (
     ARRAY,
     Column,
@@ -30,16 +31,6 @@ from dashtam_nb.bulk import load_frame
 from dashtam_nb.models import AccountModel, AuditLogModel, TransactionModel
 
 pytestmark = pytest.mark.integration
-
-
-def assert_identical(left: pd.DataFrame, right: pd.DataFrame) -> None:
-    """Same columns, dtypes and values, exactly.
-
-    ``assert_frame_equal`` gives the readable diff, but compares Arrow-backed
-    floats approximately whatever ``check_exact`` says; ``equals`` is exact.
-    """
-    pd.testing.assert_frame_equal(left, right, check_exact=True)
-    assert left.equals(right)
 
 
 T = TransactionModel

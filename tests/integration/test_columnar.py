@@ -319,7 +319,9 @@ def test_raw_sql_text_is_refused(seeded: dn.Database) -> None:
         dn.run(read())
 
 
-async def test_sum_of_money_outgrowing_its_column_precision(fresh_db: dn.Database) -> None:
+async def test_sum_of_money_outgrowing_its_column_precision(
+    fresh_db: dn.Database,
+) -> None:
     """sum(numeric(14, 2)) can exceed 14 digits: widened, exact, both paths."""
     from decimal import Decimal
 

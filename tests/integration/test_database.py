@@ -216,4 +216,3 @@ def test_connect_without_making_it_the_default(fresh_db: dn.Database) -> None:
     assert side.scalar("SELECT current_database()") == name
     side.close_sync()
     dn.database.drop_database(name)
-

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pandas as pd
 import pyarrow as pa
 import pytest
+from frame_checks import assert_identical
 from sqlalchemy import select
 
 import dashtam_nb as dn
@@ -15,16 +16,6 @@ from dashtam_nb.models import AccountModel, AuditLogModel, TransactionModel, Use
 from dashtam_nb.sample_catalog import CATEGORIES
 
 pytestmark = pytest.mark.integration
-
-
-def assert_identical(left: pd.DataFrame, right: pd.DataFrame) -> None:
-    """Same columns, dtypes and values, exactly.
-
-    ``assert_frame_equal`` gives the readable diff, but compares Arrow-backed
-    floats approximately whatever ``check_exact`` says; ``equals`` is exact.
-    """
-    pd.testing.assert_frame_equal(left, right, check_exact=True)
-    assert left.equals(right)
 
 
 MODELS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from frame_checks import assert_identical
 from sqlalchemy import select
 
 import dashtam_nb as dn
@@ -12,16 +13,6 @@ from dashtam_nb.models import TransactionModel, UserModel
 from dashtam_nb.streaming import astream_frames, stream_frames
 
 pytestmark = pytest.mark.integration
-
-
-def assert_identical(left: pd.DataFrame, right: pd.DataFrame) -> None:
-    """Same columns, dtypes and values, exactly.
-
-    ``assert_frame_equal`` gives the readable diff, but compares Arrow-backed
-    floats approximately whatever ``check_exact`` says; ``equals`` is exact.
-    """
-    pd.testing.assert_frame_equal(left, right, check_exact=True)
-    assert left.equals(right)
 
 
 T = TransactionModel
