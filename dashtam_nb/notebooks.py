@@ -2,9 +2,10 @@
 
 Each notebook runs top to bottom in a fresh kernel, the way a reader's "Run
 All" would, and is never written back: committed outputs change only through
-``make nb-refresh``, so a run here cannot dirty the tree. The summary is one
-line per notebook, short enough to read in CI logs; details of a failure come
-from opening the notebook (``make lab``) or ``jupyter nbconvert --execute``.
+``make nb-refresh``, so a run here cannot dirty the tree. What ran is saved as
+HTML in ``build/notebooks/`` (git-ignored), so the results, charts included,
+can be read in a browser without Jupyter. The summary is one line per
+notebook, short enough to read in CI logs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ CELL_TIMEOUT = 600
 """Seconds one cell may run; generous, since a cell may load the large data set."""
 
 _NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+def build_dir() -> Path:
+    """Where executed copies go: ``build/notebooks/`` of the repository."""
+    return notebooks_dir().parent / "build" / "notebooks"
 
 
 def notebooks_dir() -> Path:
@@ -72,22 +78,33 @@ def _failed_cell(nb: nbformat.NotebookNode) -> int | None:
     return None
 
 
-def run_notebook(path: Path) -> NotebookRun:
+def _save_html(nb: nbformat.NotebookNode, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    body, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
+    target.write_text(body, encoding="utf-8")
+
+
+def run_notebook(path: Path, html_dir: Path | None = None) -> NotebookRun:
     """Execute one notebook in a fresh kernel started in its own directory.
 
-    The notebook file is read, never written. Any failure (a cell error, a
+    The notebook file is read, never written; with ``html_dir`` what ran
+    (up to a failure) is saved there as HTML. Any failure (a cell error, a
     timeout, a dead kernel, an unreadable file) becomes the run's ``error``
     instead of an exception, so one broken notebook does not hide the others.
     """
     started = time.perf_counter()
     cells = 0
     error: str | None = None
+    nb: nbformat.NotebookNode | None = None
     try:
         # nbformat.read has no annotations; it returns a NotebookNode.
-        nb: nbformat.NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-        cells = sum(1 for c in nb.cells if c.cell_type == "code")
+        loaded: nbformat.NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        nb = loaded
+        cells = sum(1 for c in loaded.cells if c.cell_type == "code")
         client = NotebookClient(
-            nb,
+            loaded,
             timeout=CELL_TIMEOUT,
             resources={"metadata": {"path": str(path.parent)}},
             # Keep the kernel's start-up chatter (ipykernel 7.4 warns about
@@ -96,20 +113,25 @@ def run_notebook(path: Path) -> NotebookRun:
         )
         client.execute()
     except CellExecutionError as exc:
-        where = _failed_cell(nb)
+        where = _failed_cell(nb) if nb is not None else None
         cell = f"cell {where}: " if where is not None else ""
         error = f"{cell}{exc.ename}: {_first_line(exc.evalue)}"
     except Exception as exc:
         error = f"{type(exc).__name__}: {_first_line(str(exc))}"
-    return NotebookRun(path.name, cells, time.perf_counter() - started, error)
+    seconds = time.perf_counter() - started
+    if html_dir is not None and nb is not None:
+        _save_html(nb, html_dir / path.with_suffix(".html").name)
+    return NotebookRun(path.name, cells, seconds, error)
 
 
-def run_all(paths: list[str] | None = None) -> bool:
+def run_all(paths: list[str] | None = None, html_dir: Path | None = None) -> bool:
     """Run notebooks headless and print one line per notebook, then a total.
 
     Args:
         paths: notebook files; None means every ``notebooks/NN_*.ipynb`` of the
             repository, in reading order.
+        html_dir: where to save the executed copies as HTML (default
+            `build_dir`).
 
     Returns:
         True when every notebook ran cleanly (the CLI's exit status).
@@ -121,11 +143,12 @@ def run_all(paths: list[str] | None = None) -> bool:
     # Start (or join) the embedded server once, here: kernels then find it
     # running instead of each paying for, and racing over, the start.
     _ = settings.database_url
+    html_dir = html_dir or build_dir()
     width = max(len(p.name) for p in notebooks)
     started = time.perf_counter()
     runs: list[NotebookRun] = []
     for path in notebooks:
-        run = run_notebook(path)
+        run = run_notebook(path, html_dir)
         runs.append(run)
         print(run.line(width), flush=True)
     failed = sum(1 for r in runs if not r.ok)
@@ -135,4 +158,5 @@ def run_all(paths: list[str] | None = None) -> bool:
         f"{len(runs)} notebooks, {cells} code cells, "
         f"{time.perf_counter() - started:.1f} s: {verdict}"
     )
+    print(f"executed copies (with charts): {html_dir}/*.html")
     return failed == 0
