@@ -19,13 +19,22 @@ from benchmarks.registry import CASES, Measurement
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _group(method: str) -> str:
+    """The size a row belongs to: a trailing ``[100,000]`` in its name."""
+    return method[method.rindex("[") :] if method.endswith("]") else ""
+
+
 def _table(case: str, rows: list[Measurement]) -> str:
-    best = min(m.seconds for m in rows if m.seconds > 0)
+    """Ratios against the fastest method of the same size, in the same run."""
+    best: dict[str, float] = {}
+    for m in rows:
+        if m.seconds > 0:
+            g = _group(m.method)
+            best[g] = min(best.get(g, m.seconds), m.seconds)
     lines = [f"\n== {case}", f"{'method':<48} {'median':>12} {'ratio':>8}  note"]
     for m in rows:
-        lines.append(
-            f"{m.method:<48} {m.human():>12} {m.seconds / best:>7.2f}x  {m.note}"
-        )
+        ratio = m.seconds / best[_group(m.method)] if m.seconds > 0 else float("nan")
+        lines.append(f"{m.method:<48} {m.human():>12} {ratio:>7.2f}x  {m.note}")
     return "\n".join(lines)
 
 
