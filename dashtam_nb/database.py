@@ -8,6 +8,7 @@ notebook's setup cell reuses the pool instead of leaking one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import random
 import threading
@@ -60,6 +61,16 @@ def _check_seconds(name: str, value: object) -> None:
         raise ValidationError(
             f"{name} must be a positive number of seconds", field=name
         )
+
+
+def _url_key(url: URL) -> str:
+    """A registry key for a URL that does not hold its password.
+
+    Registry keys show up in tracebacks that print locals; a digest of the
+    full URL tells servers and credentials apart without revealing them.
+    """
+    full = url.render_as_string(hide_password=False).encode()
+    return hashlib.sha256(full).hexdigest()
 
 
 def _as_statement(sql: str | Executable) -> Executable:
@@ -144,8 +155,8 @@ class Database:
         return describe_target(self.url)
 
     def _key(self) -> _EngineKey:
-        url = self.url.render_as_string(hide_password=False)
-        return url, tuple(sorted({**self._options, "echo": self._echo}.items()))
+        options = tuple(sorted({**self._options, "echo": self._echo}.items()))
+        return _url_key(self.url), options
 
     def _make_engine(self) -> AsyncEngine:
         opts = self._options
@@ -402,7 +413,7 @@ def _check_db_name(name: object) -> str:
 
 async def _dispose_matching(url: URL) -> None:
     """Close our pools on a database about to be dropped."""
-    wanted = url.render_as_string(hide_password=False)
+    wanted = _url_key(url)
     with _REGISTRY_LOCK:
         keys = [k for k in _ENGINES if k[0] == wanted]
         engines = [_ENGINES.pop(k) for k in keys]

@@ -338,7 +338,9 @@ def translate(
         )
     if sqlstate in {"23503", "23514", "23502", "23P01"}:
         return IntegrityViolationError(
-            f"{text} (constraint {constraint})" if constraint else text,
+            f"{text} (constraint {constraint})"
+            if constraint and constraint not in text
+            else text,
             constraint=constraint,
             original=exc,
         )
