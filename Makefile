@@ -34,7 +34,7 @@ lab: setup
 test: setup lint typecheck
 	$(BIN)/python -m nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
 	$(BIN)/python -m pytest tests
-	# Reverse order on purpose: each notebook must start from its own known state.
+	@# Reverse order on purpose: each notebook must start from its own known state.
 	NBVAL=1 $(BIN)/python -m pytest --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 	$(MAKE) --no-print-directory test-external
 
