@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from dashtam_nb import runner
 from dashtam_nb import sample_generator as gen
-from dashtam_nb.errors import ValidationError, translate
+from dashtam_nb.errors import DuplicateError, ValidationError, translate
 from dashtam_nb.models import AccountModel, AuditLogModel, TransactionModel, UserModel
 from dashtam_nb.progress import progress_bar
 from dashtam_nb.sample_audit import audit
@@ -234,7 +234,13 @@ async def aseed(
     data = tables(size, seed)
     if fresh:
         await _recreate(db)
-    return await runner.arun(_load(db, data))
+    try:
+        return await runner.arun(_load(db, data))
+    except DuplicateError:
+        raise DuplicateError(
+            f"this sample data set (size={size!r}, seed={seed}) is already loaded; "
+            "use fresh=True (a new database) or another seed"
+        ) from None
 
 
 def seed(
