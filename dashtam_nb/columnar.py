@@ -40,19 +40,19 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow as pa
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import types as sa_types
 
 from dashtam_nb import adbc_pool, runner
 from dashtam_nb.errors import DashtamError, ValidationError, translate
-from dashtam_nb.frames import build_frame, result_type
+from dashtam_nb.frames import build_table, result_type
 from dashtam_nb.session import real_session
 from dashtam_nb.softdelete import INCLUDE_DELETED, LIVE_ROWS
 
 if TYPE_CHECKING:
     import polars as pl
     import psycopg
+    import pyarrow as pa
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
     from sqlalchemy.sql import Select
 
@@ -173,8 +173,7 @@ async def _small_path(
     result = await session.execute(stmt.execution_options(**opts))
     columns = list(result.keys())
     rows = [tuple(r) for r in result.all()]
-    frame = build_frame(columns, rows, statement_types(stmt))
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    return build_table(columns, rows, statement_types(stmt))
 
 
 async def _read(

@@ -121,12 +121,12 @@ def _column(values: list[Any], typ: pa.DataType) -> pa.Array:
         return pa.array([_cell(v, typ) for v in values], type=typ)
 
 
-def build_frame(
+def build_table(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     types: Sequence[pa.DataType | None] | None = None,
-) -> pd.DataFrame:
-    """A DataFrame from row tuples with the contract's dtypes.
+) -> pa.Table:
+    """An Arrow table from row tuples with the contract's types.
 
     Args:
         columns: column names.
@@ -139,7 +139,16 @@ def build_frame(
         values = list(data[i])
         typ = (types[i] if types else None) or _infer(values)
         arrays.append(_column(values, typ))
-    table = pa.Table.from_arrays(arrays, names=list(columns))
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def build_frame(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    types: Sequence[pa.DataType | None] | None = None,
+) -> pd.DataFrame:
+    """A DataFrame from row tuples with the contract's dtypes (`build_table`)."""
+    table = build_table(columns, rows, types)
     frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
     return frame
 

@@ -4,7 +4,7 @@ A psycopg named cursor (``DECLARE ... CURSOR``, a server-side cursor) is
 opened on the session's own connection, inside its transaction, for the
 whole stream. Rows are FETCHed 10,000 at a time, one hop to the owner loop
 per batch; each batch becomes Arrow columns on the caller's side
-(`frames.build_frame`, the dtypes of every other read) and batches are
+(`frames.build_table`, the dtypes of every other read) and batches are
 joined into DataFrames of ``chunk_rows`` rows. So only one batch of Python
 objects and one chunk of compact Arrow data exist at a time, whatever the
 result's size: measured peak RSS growth for 2M rows in 100k chunks is in
@@ -34,7 +34,7 @@ import pyarrow as pa
 from dashtam_nb import runner
 from dashtam_nb.columnar import compile_select, driver_of, estimate_rows, flatten
 from dashtam_nb.errors import DashtamError, ValidationError, translate
-from dashtam_nb.frames import build_frame, statement_types
+from dashtam_nb.frames import build_table, statement_types
 from dashtam_nb.progress import Bar, progress_bar, would_show
 from dashtam_nb.session import HoppingSession, SessionScope, real_session
 
@@ -118,9 +118,8 @@ class _Cursor:
                 )
 
     def table(self, rows: list[tuple[Any, ...]]) -> pa.Table:
-        """A batch as Arrow, through the frames contract (`build_frame`)."""
-        frame = build_frame(self.columns, rows, self.types)
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        """A batch as Arrow, in the frames contract's types."""
+        return build_table(self.columns, rows, self.types)
 
 
 class _Chunker:
