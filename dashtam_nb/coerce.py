@@ -204,6 +204,8 @@ def coerce_arrow(arr: pa.Array, target: Target, index: pd.Index) -> pa.Array:
             pa.binary(16), len(raw), buffers, text.null_count, text.offset
         )
     if kind in {"timestamptz", "timestamp"}:
+        if pa.types.is_null(arr.type):  # an all-None column: nothing to check
+            arr = arr.cast(_TS_US if kind == "timestamptz" else pa.timestamp("us"))
         if not pa.types.is_timestamp(arr.type):
             raise ValidationError(
                 f"column {target.name!r}: {arr.type} values are not timestamps",
