@@ -25,9 +25,11 @@ _SCHEMES = {"postgresql", "postgres"}
 _DRIVERS = {"psycopg", "psycopg_async"}
 _URL_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
 _BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_RESERVED = frozenset("@/ ?#[]")
+# A space is no delimiter, and SQLAlchemy's own render_as_string() leaves it
+# unescaped, so it is accepted; these would split the URL in the wrong place.
+_RESERVED = frozenset("@/?#[]")
 _RESERVED_MSG = (
-    "the password contains a reserved character (@, /, % or space): "
+    "the password contains a reserved character (@, /, %, ? or #): "
     "URL-encode it, or build the URL with sqlalchemy.URL.create()"
 )
 
