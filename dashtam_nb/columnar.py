@@ -167,13 +167,15 @@ async def estimate_rows(session: AsyncSession, sql: str, params: dict[str, Any])
 async def _small_path(
     session: AsyncSession, stmt: Select[Any], include_deleted: bool
 ) -> pa.Table:
-    from dashtam_nb.frames import statement_types
+    from dashtam_nb.frames import gc_paused, statement_types
 
     opts = {INCLUDE_DELETED: True} if include_deleted else {}
     result = await session.execute(stmt.execution_options(**opts))
     columns = list(result.keys())
-    rows = [tuple(r) for r in result.all()]
-    return build_table(columns, rows, statement_types(stmt))
+    # Synchronous from here on: no other task of the loop runs with GC off.
+    with gc_paused():
+        rows = [tuple(r) for r in result.all()]
+        return build_table(columns, rows, statement_types(stmt))
 
 
 async def _read(
