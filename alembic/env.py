@@ -8,9 +8,14 @@ Two paths, one ``do_run_migrations``:
   migrations run from a notebook cell, a script or pytest without starting a
   second event loop. Logging is left alone, so nothing reaches a cell's stderr.
 * CLI (``alembic upgrade head`` from a shell): builds its own engine from the
-  same settings as the package (``DATABASE_URL`` or the embedded server) and
-  runs it on the owner loop through ``dashtam_nb.runner.run``. Never
-  ``asyncio.run()``: it fails inside a running kernel (alembic#1353).
+  same settings as the package (``DATABASE_URL`` or the embedded server), as
+  the owner role (``dashtam_nb.admin.owner_url``), and runs it on the owner
+  loop through ``dashtam_nb.runner.run``. Never ``asyncio.run()``: it fails
+  inside a running kernel (alembic#1353).
+
+Both paths hold the migration advisory lock (`dashtam_nb.migrations.lock`):
+the package around its whole command, the CLI path here, so a shell and a
+kernel migrating one database take turns.
 
 The URL is never written into the Alembic config (``set_main_option``): a
 ``%`` in a password breaks ConfigParser, whose error prints the whole URL.
@@ -26,13 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from dashtam_nb import runner
+from dashtam_nb.admin import owner_url
 from dashtam_nb.config import describe_target, settings
-from dashtam_nb.errors import translate
+from dashtam_nb.migrations import lock
 from dashtam_nb.models import Base
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
     from alembic.operations import MigrationScript
-    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationContext, MigrationInfo
     from sqlalchemy.engine import Connection
 
 config = context.config
@@ -57,6 +65,22 @@ def _skip_empty_autogenerate(
         directives[:] = []
 
 
+def _record_applied(
+    ctx: MigrationContext,
+    step: MigrationInfo,
+    heads: Collection[Any],
+    run_args: Mapping[str, Any],
+) -> None:
+    """Note each revision that ran (not stamps), for the package's `Step`.
+
+    Alembic passes every argument by keyword, so they keep its names.
+    """
+    del ctx, heads, run_args
+    applied = config.attributes.get("applied")
+    if isinstance(applied, list) and not step.is_stamp and step.up_revision_id:
+        applied.append(step.up_revision_id)
+
+
 def do_run_migrations(connection: Connection) -> None:
     """Configure the context on ``connection`` and run the requested command.
 
@@ -71,13 +95,26 @@ def do_run_migrations(connection: Connection) -> None:
         compare_type=True,
         transaction_per_migration=True,
         process_revision_directives=_skip_empty_autogenerate,
+        on_version_apply=_record_applied,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
+def _run_locked(connection: Connection) -> None:
+    """The CLI path takes the package's migration lock too (see its docstring).
+
+    So ``alembic upgrade head`` in a shell and ``migrations.upgrade()`` in a
+    kernel take turns on one database instead of racing.
+    """
+    with lock.held(connection):
+        do_run_migrations(connection)
+
+
 async def _run_with_own_engine() -> None:
-    url = settings.database_url
+    # The owner role: it owns the migrated objects (the app role may not
+    # create or alter them); see dashtam_nb.roles.
+    url = owner_url(settings.database_url)
     # NullPool: a one-off command needs no pool to clean up afterwards.
     engine = create_async_engine(
         url,
@@ -87,11 +124,8 @@ async def _run_with_own_engine() -> None:
     )
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(do_run_migrations)
+            await conn.run_sync(_run_locked)
             await conn.commit()
-    except Exception as exc:
-        # One line, no SQL parameters, no credentials (as everywhere else).
-        raise translate(exc, target=describe_target(url)) from None
     finally:
         await engine.dispose()
 
@@ -112,7 +146,8 @@ def run_migrations_online() -> None:
         logging.config.fileConfig(
             config.config_file_name, disable_existing_loggers=False
         )
-    runner.run(_run_with_own_engine())
+    # The hop maps errors: one line, no SQL parameters, no credentials.
+    runner.run(_run_with_own_engine(), target=describe_target(settings.database_url))
 
 
 def run_migrations_offline() -> None:

@@ -1,4 +1,9 @@
-"""${message}
+<%!
+# The message is escaped: quotes, backslashes and control characters in it
+# must not end the docstring early or break the file.
+from dashtam_nb.migrations.messages import docstring
+%>\
+"""${message | docstring}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}

@@ -1,179 +1,43 @@
-"""Settings from the environment, and the one parser for database URLs.
+"""Settings from the environment: the database URLs, echo, the data directory.
 
-A URL is parsed once into a `sqlalchemy.URL`, whose repr masks the password;
-the raw string is never stored. Malformed URLs fail here with `ConfigError`
-naming the bad part, before any driver sees them (psycopg echoes bad
-percent-encoding verbatim, and SQLAlchemy splits an unescaped ``@`` so the tail
-of a password shows up as the host).
+Precedence: the environment, then a ``.env`` file, then the defaults. The
+``.env`` is the one in the working directory or, inside a project (a folder
+with ``pyproject.toml`` or ``.git``), the nearest one up to the project root,
+so a kernel started in ``notebooks/`` reads the project's ``.env``. It holds
+``NAME=value`` lines (``export`` and quotes allowed, ``#`` comments, no
+variable expansion) and is read once, with the settings.
+
+With no ``DATABASE_URL`` the URL is the embedded server's (see `server`),
+started on first use, as the app role (see `roles`). ``DATABASE_OWNER_URL``
+(optional) is the owner role's URL on the same server, for migrations and
+``CREATE DATABASE`` when ``DATABASE_URL`` is a DML-only app role. URLs are
+parsed by `urls`, once, into a `sqlalchemy.URL` whose repr masks the password.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
-from sqlalchemy.engine import URL, make_url
 
-from dashtam_nb.errors import ConfigError, DashtamError, ValidationError
+from dashtam_nb.urls import describe_target, masked, parse_database_url
 
-ASYNC_DRIVER = "postgresql+psycopg"
-_SCHEMES = {"postgresql", "postgres"}
-_DRIVERS = {"psycopg", "psycopg_async"}
-_URL_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
-_BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-# A space is no delimiter, and SQLAlchemy's own render_as_string() leaves it
-# unescaped, so it is accepted; these would split the URL in the wrong place.
-_RESERVED = frozenset("@/?#[]")
-_RESERVED_MSG = (
-    "the password contains a reserved character (@, /, %, ? or #): "
-    "URL-encode it, or build the URL with sqlalchemy.URL.create()"
-)
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
-
-def parse_database_url(raw: str | URL) -> URL:
-    """Parse and normalise a PostgreSQL URL to the psycopg async driver.
-
-    Args:
-        raw: ``postgresql://...``, ``postgres://...`` or ``postgresql+psycopg://...``,
-            or an already built `URL` (``URL.create(password=...)`` needs no
-            escaping, so it is the safe way to pass odd passwords).
-
-    Returns:
-        The URL with driver ``postgresql+psycopg``.
-
-    Raises:
-        ConfigError: naming the scheme, driver, port, host or percent-encoding
-            problem; the message never contains the password.
-        ValidationError: ``raw`` is neither a string nor a `URL`.
-    """
-    # Tracebacks with locals (%xmode Verbose, --showlocals) print every frame's
-    # variables: no frame that raises may still hold the raw text. Helpers
-    # *return* the problem, and ``raw`` is dropped before anything is raised.
-    if isinstance(raw, URL):
-        result: URL | DashtamError = raw
-    elif isinstance(raw, str):
-        result = _parse_text(raw)
-    else:
-        result = ValidationError(
-            "the database URL must be a string or a sqlalchemy.URL",
-            field="database_url",
-        )
-    del raw
-    if isinstance(result, DashtamError):
-        raise result
-    problem = _url_problem(result)
-    if problem is not None:
-        raise problem
-    return result.set(drivername=ASYNC_DRIVER)
-
-
-def _url_problem(url: URL) -> ConfigError | None:
-    """What is wrong with a parsed URL, if anything."""
-    problem = _scheme_problem(url.drivername)
-    if problem is None and url.host and any(c in url.host for c in "@/% "):
-        problem = ConfigError(
-            "the host part is invalid; a password with @, /, % or space must be "
-            "URL-encoded",
-            part="host",
-        )
-    if problem is None and url.port is not None and not 0 < url.port < 65536:
-        problem = ConfigError(f"port {url.port} is out of range", part="port")
-    return problem
-
-
-def _parse_text(raw: str) -> URL | ConfigError:
-    """Check the raw text part by part, then let SQLAlchemy parse it.
-
-    No message quotes the input: any piece of it may be part of a password.
-    """
-    text = raw.strip()
-    if not text:
-        return ConfigError("the database URL is empty", part="url")
-    if not _URL_SHAPE.match(text):
-        return ConfigError(
-            "the database URL must start with a scheme such as postgresql://",
-            part="scheme",
-        )
-    scheme, rest = text.split("://", 1)
-    problem = _scheme_problem(scheme)
-    # The query (?host=/run/...) may hold "/" legitimately: look before it.
-    # The userinfo ends at the *last* "@"; anything reserved inside it means
-    # an unescaped password, which SQLAlchemy would split at the first "@".
-    head = rest.split("?", 1)[0]
-    userinfo, at, after = head.rpartition("@")
-    if problem is None and at and any(c in userinfo for c in _RESERVED):
-        problem = ConfigError(_RESERVED_MSG, part="password")
-    if problem is None and at and _BAD_PCT.search(userinfo):
-        problem = ConfigError(
-            "the user or password has invalid percent-encoding: encode % as %25",
-            part="password",
-        )
-    if problem is None:
-        problem = _port_problem((after if at else head).split("/", 1)[0])
-    if problem is not None:
-        return problem
-    try:
-        return make_url(text)
-    except Exception:
-        return ConfigError(
-            "the database URL could not be parsed; check the port and that the "
-            "password is URL-encoded",
-            part="url",
-        )
-
-
-def _port_problem(hosts: str) -> ConfigError | None:
-    """Every ``host:port`` of the authority has a numeric port (or none)."""
-    for hostport in hosts.split(","):
-        if hostport.startswith("["):  # [::1]:5432
-            port = hostport.partition("]")[2].removeprefix(":")
-        else:
-            port = hostport.rpartition(":")[2] if ":" in hostport else ""
-        if port and not (port.isascii() and port.isdigit()):
-            return ConfigError(
-                "the port is not a number (if the password contains @, /, % or "
-                "space, URL-encode it)",
-                part="port",
-            )
-    return None
-
-
-def _scheme_problem(drivername: str) -> ConfigError | None:
-    backend, _, driver = drivername.partition("+")
-    if backend not in _SCHEMES:
-        return ConfigError(
-            f"unsupported scheme {backend[:20]!r}: dashtam_nb speaks PostgreSQL "
-            "(postgresql://)",
-            part="scheme",
-        )
-    if driver and driver not in _DRIVERS:
-        return ConfigError(
-            f"unsupported driver {driver[:20]!r}: use postgresql:// or "
-            "postgresql+psycopg://",
-            part="driver",
-        )
-    return None
-
-
-def masked(url: URL) -> str:
-    """The URL as text with the password replaced by ``***``."""
-    return url.render_as_string(hide_password=True)
-
-
-def describe_target(url: URL) -> str:
-    """A short, secret-free name for a server, for error messages."""
-    host = url.host or url.query.get("host") or "local socket"
-    if isinstance(host, tuple):
-        host = host[0]
-    where = f"{host}:{url.port}" if url.port else str(host)
-    if "/" in where:
-        where = "embedded server"
-    return f"database {url.database!r} on {where}"
-
+__all__ = [
+    "Settings",
+    "default_data_dir",
+    "describe_target",
+    "dotenv_path",
+    "dotenv_values",
+    "masked",
+    "parse_database_url",
+    "settings",
+]
 
 _NO_PICKLE = (
     "settings hold the database password and cannot be pickled; "
@@ -186,16 +50,59 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("dashtam_nb", appauthor=False))
 
 
+def dotenv_path(start: Path | None = None) -> Path | None:
+    """The ``.env`` the settings read (see the module docstring), or None."""
+    here = (start or Path.cwd()).resolve()
+    folders = [here, *here.parents]
+    marks = ("pyproject.toml", ".git")
+    roots = [f for f in folders if any((f / m).exists() for m in marks)]
+    search = folders[: folders.index(roots[0]) + 1] if roots else [here]
+    return next((f / ".env" for f in search if (f / ".env").is_file()), None)
+
+
+def dotenv_values(path: Path | None = None) -> dict[str, str]:
+    """``NAME=value`` pairs of ``path`` (default `dotenv_path`); {} when none."""
+    path = path or dotenv_path()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace") if path else ""
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip().removeprefix("export ").strip()
+        name, sep, value = line.partition("=")
+        if not sep or line.startswith("#") or not name.strip():
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        values[name.strip()] = value
+    return values
+
+
+_DOTENV: dict[str, str] = {}
+
+
 def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
+    return os.environ.get(name) or _DOTENV.get(name) or None
 
 
-def _url_from_env() -> URL | None:
+def _data_dir(value: str | None, dotenv: Path | None) -> Path:
+    """``DASHTAM_DATA_DIR``; a relative one from ``.env`` is relative to it."""
+    if not value:
+        return default_data_dir()
+    path = Path(value).expanduser()
+    if dotenv is None or path.is_absolute() or os.environ.get("DASHTAM_DATA_DIR"):
+        return path
+    return dotenv.parent / path
+
+
+def _url_from_env(name: str = "DATABASE_URL") -> URL | None:
     # A failed parse raises from parse_database_url, whose frame holds no
     # raw text; this frame's only expression is a call, which is not shown.
-    return (
-        parse_database_url(_env("DATABASE_URL") or "") if _env("DATABASE_URL") else None
-    )
+    return parse_database_url(_env(name) or "") if _env(name) else None
 
 
 def _truthy(value: str | None) -> bool:
@@ -207,26 +114,36 @@ class Settings:
     """What the environment says, read when first needed.
 
     ``database_url`` is the URL to connect to: ``DATABASE_URL`` when set, else the
-    embedded server (started on first access). The password never appears in
+    embedded server (started on first access). ``owner_url`` is
+    ``DATABASE_OWNER_URL`` (None when unset). The passwords never appear in
     ``repr``.
     """
 
     data_dir: Path
     db_echo: bool
     _env_url: URL | None
+    _owner_url: URL | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read ``DATABASE_URL``, ``DB_ECHO`` and ``DASHTAM_DATA_DIR``."""
+        """Read the ``DATABASE_URL``s, ``DB_ECHO`` and ``DASHTAM_DATA_DIR``.
+
+        Each from the environment, else the ``.env`` file, else its default.
+        """
         # Only the parsed URL is kept. Neither the raw text nor ``os.environ``
         # may appear in this frame: %xmode Verbose evaluates the names and
         # attributes on the failing line and would print the environment.
+        found = dotenv_path()
+        _DOTENV.clear()
+        _DOTENV.update(dotenv_values(found) if found else {})
         env_url = _url_from_env()
+        owner_url = _url_from_env("DATABASE_OWNER_URL")
         data = _env("DASHTAM_DATA_DIR")
         return cls(
-            data_dir=Path(data).expanduser() if data else default_data_dir(),
+            data_dir=_data_dir(data, found),
             db_echo=_truthy(_env("DB_ECHO")),
             _env_url=env_url,
+            _owner_url=owner_url,
         )
 
     @property
@@ -243,10 +160,18 @@ class Settings:
 
         return ensure_server(self.data_dir)
 
+    @property
+    def owner_url(self) -> URL | None:
+        """``DATABASE_OWNER_URL``: the owner role's URL, or None (see `roles`)."""
+        return self._owner_url
+
     def __repr__(self) -> str:
         source = "embedded" if self._env_url is None else masked(self._env_url)
+        owner = (
+            "" if self._owner_url is None else f", owner={masked(self._owner_url)!r}"
+        )
         return (
-            f"Settings(database={source!r}, db_echo={self.db_echo}, "
+            f"Settings(database={source!r}{owner}, db_echo={self.db_echo}, "
             f"data_dir={str(self.data_dir)!r})"
         )
 
@@ -279,6 +204,11 @@ class _LazySettings:
     def database_url(self) -> URL:
         """See `Settings.database_url`."""
         return self._get().database_url
+
+    @property
+    def owner_url(self) -> URL | None:
+        """See `Settings.owner_url`."""
+        return self._get().owner_url
 
     @property
     def db_echo(self) -> bool:

@@ -1,52 +1,48 @@
-"""`Database`: engines, sessions and transactions, as the guide uses them.
+# Size: one class, the front door; every method delegates in a few lines.
+"""`Database`: the front door (sessions, transactions, scalar/frame/execute).
 
-Engines are pooled and live only on the owner loop (see `runner`). They are
-kept in a process-wide registry keyed by URL and options, so re-running a
-notebook's setup cell reuses the pool instead of leaking one.
+Its pooled engine lives only on the owner loop and is kept in the registry
+(`engines`), so re-running a notebook's setup cell reuses the pool. Creating
+and dropping databases is `admin`; the process-wide default is `container`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import inspect
 import math
 import random
-import threading
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Never, TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.sql import Executable
 
-from dashtam_nb import runner
-from dashtam_nb.config import describe_target, masked, parse_database_url, settings
-from dashtam_nb.errors import (
-    ConfigError,
-    ConflictError,
-    DashtamError,
-    ValidationError,
-    translate,
-)
+from dashtam_nb import engines, runner
+from dashtam_nb import schema as browse
+from dashtam_nb.checks import check_params
+from dashtam_nb.config import settings
+from dashtam_nb.errors import ConflictError, DashtamError, ValidationError
+from dashtam_nb.errors import echo as show
+from dashtam_nb.io import write
+from dashtam_nb.io.readmap import check_numeric_mode
 from dashtam_nb.session import SessionScope
-from dashtam_nb.softdelete import DashtamSession
+from dashtam_nb.urls import describe_target, masked, parse_database_url
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from types import TracebackType
 
     import pandas as pd
     from sqlalchemy.engine import URL
-    from sqlalchemy.sql import Executable
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    from dashtam_nb.io.readmap import NumericMode
+
+__all__ = ["Database", "check_database"]
 
 T = TypeVar("T")
 
-_EngineKey = tuple[str, tuple[tuple[str, Any], ...]]
-_ENGINES: dict[_EngineKey, AsyncEngine] = {}
-_MAKERS: dict[_EngineKey, async_sessionmaker[AsyncSession]] = {}
-_REGISTRY_LOCK = threading.Lock()
+_MAX_POOL = 100
 _BACKOFF = 0.05  # seconds before the first retry of a conflicted transaction
 
 
@@ -61,16 +57,6 @@ def _check_seconds(name: str, value: object) -> None:
         raise ValidationError(
             f"{name} must be a positive number of seconds", field=name
         )
-
-
-def _url_key(url: URL) -> str:
-    """A registry key for a URL that does not hold its password.
-
-    Registry keys show up in tracebacks that print locals; a digest of the
-    full URL tells servers and credentials apart without revealing them.
-    """
-    full = url.render_as_string(hide_password=False).encode()
-    return hashlib.sha256(full).hexdigest()
 
 
 def _as_statement(sql: str | Executable) -> Executable:
@@ -91,6 +77,9 @@ class Database:
         connect_timeout: seconds before a connection attempt fails.
         statement_timeout: server-side limit per statement in seconds, or None.
         pool_timeout: seconds to wait for a free pooled connection.
+        numeric: how `frame` reads ``numeric`` columns unless told per call:
+            ``"exact"`` (decimals, the default) or ``"float"`` (float64, for
+            analysis; NaN/Infinity kept). See docs/type-map.md.
     """
 
     def __init__(
@@ -103,27 +92,46 @@ class Database:
         connect_timeout: float = 10,
         statement_timeout: float | None = None,
         pool_timeout: float = 30,
+        numeric: NumericMode = "exact",
+        **unknown: Never,
     ) -> None:
+        # The URL first, and its raw text gone before any check can raise:
+        # tracebacks with locals (%xmode Verbose) print every frame variable.
+        try:
+            self._url: URL | None = (
+                parse_database_url(database_url) if database_url is not None else None
+            )
+        except DashtamError:
+            del database_url
+            raise
+        del database_url
+        if unknown:
+            # ``Never`` makes a misspelt option a type error for mypy too; at
+            # run time it is ours, not Python's TypeError (``connect(**opts)``).
+            raise ValidationError(
+                f"unknown option {show(next(iter(unknown)))}; options are: "
+                "echo, pool_size, max_overflow, connect_timeout, "
+                "statement_timeout, pool_timeout, numeric",
+                field="options",
+            )
+        if echo is not None and not isinstance(echo, bool):
+            raise ValidationError("echo must be True, False or None", field="echo")
         for name, value in (
             ("pool_size", pool_size),
             ("max_overflow", max_overflow),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValidationError(f"{name} must be an integer >= 0", field=name)
+            if value > _MAX_POOL:
+                # PostgreSQL's default max_connections is 100 for everyone.
+                raise ValidationError(f"{name} must be <= {_MAX_POOL}", field=name)
         if pool_size < 1:
             raise ValidationError("pool_size must be >= 1", field="pool_size")
+        self._numeric = check_numeric_mode(numeric)
         _check_seconds("connect_timeout", connect_timeout)
         _check_seconds("pool_timeout", pool_timeout)
         if statement_timeout is not None:
             _check_seconds("statement_timeout", statement_timeout)
-        try:
-            self._url: URL | None = (
-                parse_database_url(database_url) if database_url is not None else None
-            )
-        except DashtamError:
-            # Tracebacks with locals (%xmode Verbose) would print the raw URL.
-            del database_url
-            raise
         self._echo = settings.db_echo if echo is None else bool(echo)
         self._options: dict[str, Any] = {
             "pool_size": pool_size,
@@ -150,55 +158,23 @@ class Database:
         raise TypeError("a Database holds a password and cannot be pickled")
 
     @property
+    def numeric(self) -> NumericMode:
+        """How `frame` reads ``numeric`` columns by default (``Database(numeric=)``)."""
+        return self._numeric
+
+    @property
     def target(self) -> str:
         """A secret-free description of the database, for messages."""
         return describe_target(self.url)
 
-    def _key(self) -> _EngineKey:
+    def _key(self) -> engines.EngineKey:
         options = tuple(sorted({**self._options, "echo": self._echo}.items()))
-        return _url_key(self.url), options
-
-    def _make_engine(self) -> AsyncEngine:
-        opts = self._options
-        # Sessions speak UTC whatever the server's default: date_trunc and
-        # friends give the same answer everywhere, and psycopg returns
-        # ``timezone.utc`` datetimes (4x faster into frames than zoneinfo).
-        settings_ = ["-c TimeZone=UTC"]
-        if opts["statement_timeout"]:
-            ms = int(opts["statement_timeout"] * 1000)
-            settings_.append(f"-c statement_timeout={ms}")
-        connect_args: dict[str, Any] = {
-            "connect_timeout": opts["connect_timeout"],
-            "application_name": "dashtam_nb",
-            "options": " ".join(settings_),
-        }
-        return create_async_engine(
-            self.url,
-            echo=self._echo,
-            hide_parameters=True,
-            pool_pre_ping=True,
-            pool_size=opts["pool_size"],
-            max_overflow=opts["max_overflow"],
-            pool_timeout=opts["pool_timeout"],
-            connect_args=connect_args,
-        )
+        return engines.url_key(self.url), options
 
     def _engine_on_owner(self) -> AsyncEngine:
-        key = self._key()
-        with _REGISTRY_LOCK:
-            engine = _ENGINES.get(key)
-            if engine is None:
-                engine = _ENGINES[key] = self._make_engine()
-                # close_resets_only=False: a session used after its block
-                # raises SessionClosedError instead of silently starting a
-                # transaction that never commits and holds a connection.
-                _MAKERS[key] = async_sessionmaker(
-                    engine,
-                    expire_on_commit=False,
-                    sync_session_class=DashtamSession,
-                    close_resets_only=False,
-                )
-            return engine
+        return engines.engine_for(
+            self._key(), lambda: engines.create(self.url, self._echo, self._options)
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -222,7 +198,7 @@ class Database:
 
     async def _sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         self._engine_on_owner()
-        return _MAKERS[self._key()]
+        return engines.maker_for(self._key())
 
     def get_session(self) -> SessionScope:
         """A session that commits on clean exit and rolls back on error.
@@ -236,7 +212,7 @@ class Database:
         """One atomic unit across several repositories (same as get_session)."""
         return SessionScope(self._sessionmaker, self.target)
 
-    async def run_transaction(
+    async def arun_transaction(
         self,
         work: Callable[[AsyncSession], Awaitable[T]],
         *,
@@ -251,10 +227,21 @@ class Database:
         """
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValidationError("retries must be an integer >= 0", field="retries")
+        if not callable(work):
+            raise ValidationError(
+                "work must be an async function taking the session", field="work"
+            )
 
         async def attempt() -> T:
             async with self.transaction() as session:
-                return await work(session)
+                pending = work(session)
+                if not inspect.isawaitable(pending):
+                    raise ValidationError(
+                        "work must be an async function taking the session "
+                        "(it returned no awaitable)",
+                        field="work",
+                    )
+                return await pending
 
         async def loop() -> T:
             for tries_left in range(retries, -1, -1):
@@ -269,7 +256,9 @@ class Database:
                     await asyncio.sleep(_BACKOFF * 2**done * random.uniform(0.5, 1.5))
             raise AssertionError("unreachable")
 
-        return await runner.arun(loop())
+        return await runner.arun(loop(), target=self.target)
+
+    run_transaction = runner.blocking(arun_transaction)
 
     async def _run_statement(
         self, sql: str | Executable, params: Mapping[str, Any] | None, how: str
@@ -279,25 +268,18 @@ class Database:
             result: Any = await session.execute(stmt, dict(params or {}))
             if how == "scalar":
                 return result.scalar()
-            if how == "frame":
-                from dashtam_nb.frames import frame_from_result, statement_types
-
-                return frame_from_result(result, statement_types(stmt))
             return result.rowcount if result.returns_rows is False else result.all()
 
     async def _guarded(
         self, sql: str | Executable, params: Mapping[str, Any] | None, how: str
     ) -> Any:
-        if not isinstance(sql, str) and not hasattr(sql, "_execute_on_connection"):
+        if not isinstance(sql, str | Executable):
             raise ValidationError(
                 "sql must be a SQL string or a SQLAlchemy statement", field="sql"
             )
-        if params is not None and not hasattr(params, "keys"):
-            raise ValidationError("params must be a mapping", field="params")
-        try:
-            return await runner.arun(self._run_statement(sql, params, how))
-        except Exception as exc:
-            raise translate(exc, target=self.target) from None
+        return await runner.arun(
+            self._run_statement(sql, check_params(params), how), target=self.target
+        )
 
     async def ascalar(
         self, sql: str | Executable, params: Mapping[str, Any] | None = None
@@ -305,24 +287,44 @@ class Database:
         """First column of the first row, in its own transaction."""
         return await self._guarded(sql, params, "scalar")
 
-    def scalar(
-        self, sql: str | Executable, params: Mapping[str, Any] | None = None
-    ) -> Any:
-        """Blocking `ascalar`, for cells and scripts that avoid ``await``."""
-        return runner.run(self.ascalar(sql, params))
+    scalar = runner.blocking(ascalar)
 
     async def aframe(
-        self, sql: str | Executable, params: Mapping[str, Any] | None = None
+        self,
+        sql: str | Executable,
+        params: Mapping[str, Any] | None = None,
+        *,
+        numeric: NumericMode | None = None,
     ) -> pd.DataFrame:
-        """Run a query and return a DataFrame (bind values through ``params``)."""
-        frame: pd.DataFrame = await self._guarded(sql, params, "frame")
-        return frame
+        """Run a query in its own transaction and return a DataFrame.
 
-    def frame(
-        self, sql: str | Executable, params: Mapping[str, Any] | None = None
-    ) -> pd.DataFrame:
-        """Blocking `aframe`."""
-        return runner.run(self.aframe(sql, params))
+        SQL text binds ``:name`` values from ``params`` on the server; a
+        ``select(Model)`` gives the model's columns. Dtypes come from the
+        server's column types (docs/type-map.md); large results take the
+        columnar path (`dashtam_nb.fetch_frame`), with identical dtypes.
+
+        Args:
+            sql: SQL text or a SQLAlchemy statement.
+            params: values for the placeholders.
+            numeric: ``"exact"`` or ``"float"``; None means the database's
+                default (``Database(numeric=...)``).
+        """
+        from dashtam_nb.io.fetch import afetch_frame
+
+        mode = check_numeric_mode(self._numeric if numeric is None else numeric)
+        if not isinstance(sql, str) and not hasattr(sql, "_execute_on_connection"):
+            raise ValidationError(
+                "sql must be a SQL string or a SQLAlchemy statement", field="sql"
+            )
+        binds = check_params(params)
+
+        async def read() -> pd.DataFrame:
+            async with self.get_session() as session:
+                return await afetch_frame(session, sql, binds, numeric=mode)
+
+        return await runner.arun(read(), target=self.target)
+
+    frame = runner.blocking(aframe)
 
     async def aexecute(
         self, sql: str | Executable, params: Mapping[str, Any] | None = None
@@ -330,168 +332,84 @@ class Database:
         """Execute a statement and commit; returns rows or the row count."""
         return await self._guarded(sql, params, "execute")
 
-    def execute(
-        self, sql: str | Executable, params: Mapping[str, Any] | None = None
-    ) -> Any:
-        """Blocking `aexecute`."""
-        return runner.run(self.aexecute(sql, params))
+    execute = runner.blocking(aexecute)
 
     async def close(self) -> None:
-        """Dispose the pool; afterwards no connection of ours stays open."""
+        """Dispose the pool; afterwards no connection of ours stays open.
+
+        The guide's ``await db.close()``; without ``await`` use a ``with db:``
+        block or ``dn.run(db.close())``.
+        """
         if self._url is None:
             return
-        key = self._key()
-        with _REGISTRY_LOCK:
-            engine = _ENGINES.pop(key, None)
-            _MAKERS.pop(key, None)
-        if engine is not None:
-            await runner.arun(engine.dispose())
+        await runner.arun(engines.dispose(self._key()))
 
-    def close_sync(self) -> None:
-        """Blocking `close`."""
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         runner.run(self.close())
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     def pool_status(self) -> dict[str, int]:
         """Checked-out and idle connections of this database's pool."""
-        engine = _ENGINES.get(self._key())
+        engine = engines.peek(self._key())
         if engine is None:
             return {"checked_out": 0, "idle": 0}
         pool: Any = engine.pool
         return {"checked_out": pool.checkedout(), "idle": pool.checkedin()}
 
-
-async def _dispose_all() -> None:
-    with _REGISTRY_LOCK:
-        engines = list(_ENGINES.values())
-        _ENGINES.clear()
-        _MAKERS.clear()
-    for engine in engines:
-        await engine.dispose()
-
-
-runner.on_shutdown(_dispose_all)
-
-_DEFAULT: Database | None = None
-
-
-def get_database() -> Database:
-    """The process-wide `Database` (from settings, or the last `connect`)."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = Database()
-    return _DEFAULT
-
-
-def set_database(db: Database | None) -> None:
-    """Make ``db`` what `get_database` returns (None: back to settings)."""
-    global _DEFAULT
-    _DEFAULT = db
-
-
-async def get_db_session() -> AsyncIterator[AsyncSession]:
-    """Async generator a FastAPI ``Depends`` can use: commit or roll back."""
-    async with get_database().get_session() as session:
-        yield session
-
-
-def _check_db_name(name: object) -> str:
-    if (
-        not isinstance(name, str)
-        or not name
-        or len(name) > 63
-        or not (name[0].isalpha() or name[0] == "_")
-        or not all(c.isalnum() or c == "_" for c in name)
-        or not name.isascii()
-    ):
-        raise ValidationError(
-            "database name must be 1-63 ASCII letters, digits or _ and start "
-            "with a letter",
-            field="database",
+    async def atables(
+        self, schema: str | None = None, *, sizes: bool = True
+    ) -> pd.DataFrame:
+        """Tables and views of the user schemas (`dashtam_nb.schema.atables`)."""
+        return await self.arun_transaction(
+            lambda s: browse.atables(s, schema, sizes=sizes)
         )
-    return name
 
+    tables = runner.blocking(atables)
 
-async def _dispose_matching(url: URL) -> None:
-    """Close our pools on a database about to be dropped."""
-    wanted = _url_key(url)
-    with _REGISTRY_LOCK:
-        keys = [k for k in _ENGINES if k[0] == wanted]
-        engines = [_ENGINES.pop(k) for k in keys]
-        for k in keys:
-            _MAKERS.pop(k, None)
-    for engine in engines:
-        await engine.dispose()
+    async def adescribe(self, name: str) -> browse.TableDescription:
+        """The columns of one table or view (`dashtam_nb.schema.adescribe`)."""
+        return await self.arun_transaction(lambda s: browse.adescribe(s, name))
 
+    describe = runner.blocking(adescribe)
 
-async def _recreate(admin: Database, name: str, fresh: bool) -> None:
-    engine = admin.engine
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        exists = await conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+    async def awrite_frame(
+        self,
+        df: pd.DataFrame,
+        name: str,
+        if_exists: write.IfExists = "fail",
+        *,
+        schema: str | None = None,
+        primary_key: str | Sequence[str] | None = None,
+    ) -> int:
+        """Write ``df`` to a table in one transaction (`dashtam_nb.io.write`)."""
+        return await self.arun_transaction(
+            lambda s: write.awrite_frame(
+                s, df, name, if_exists, schema=schema, primary_key=primary_key
+            )
         )
-        # The name was validated to [A-Za-z0-9_] above; quoting keeps case.
-        if exists and fresh:
-            await _dispose_matching(admin.url.set(database=name))
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        if not exists or fresh:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    write_frame = runner.blocking(awrite_frame)
 
 
-def connect(
-    database: str | None = None,
-    *,
-    fresh: bool = False,
-    echo: bool | None = None,
-    default: bool = True,
-    **options: Any,
-) -> Database:
-    """Open (and make default) a database on the configured server.
-
-    Args:
-        database: a database name on the server; created if missing. None
-            keeps the URL's own database.
-        fresh: drop and recreate it first (a known, empty state).
-        echo: log SQL.
-        default: make it what `get_database()` returns from now on (set
-            False to open a second database beside the current one).
-        **options: passed to `Database` (pool_size, statement_timeout, ...).
-
-    Returns:
-        The `Database`.
-    """
-    name = _check_db_name(database) if database is not None else None
-    if fresh and name is None:
-        raise ConfigError("fresh=True needs a database name")
-    base = settings.database_url
-    # Built first, so bad options fail before any SQL (CREATE DATABASE) runs.
-    db = Database(base if name is None else base.set(database=name), echo, **options)
-    if name is not None:
-        # A database cannot drop itself: administer from another one.
-        admin = Database(
-            base if base.database != name else base.set(database="postgres")
-        )
-        try:
-            runner.run(_recreate(admin, name, fresh))
-        except Exception as exc:
-            raise translate(exc, target=admin.target) from None
-    if default:
-        set_database(db)
-    return db
-
-
-async def _drop(admin: Database, name: str) -> None:
-    await _dispose_matching(admin.url.set(database=name))
-    async with admin.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def drop_database(database: str) -> None:
-    """Drop a database on the configured server (closing our pools on it)."""
-    name = _check_db_name(database)
-    admin = Database(settings.database_url)
-    try:
-        runner.run(_drop(admin, name))
-    except Exception as exc:
-        raise translate(exc, target=admin.target) from None
+def check_database(db: object) -> None:
+    """A `Database` (what `connect` and `get_database` return), before any SQL."""
+    if not isinstance(db, Database):
+        raise ValidationError("db must be a dashtam_nb.Database", field="db")

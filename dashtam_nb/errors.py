@@ -1,3 +1,4 @@
+# Size: one exception tree and the single mapping from driver errors to it.
 """The package's exceptions and the one place driver errors are translated.
 
 Every public call raises only `DashtamError` subclasses. Driver and SQLAlchemy
@@ -10,7 +11,31 @@ exception stays reachable on ``.original`` for debugging.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
+
+__all__ = [
+    "ConfigError",
+    "ConflictError",
+    "ConnectError",
+    "ConnectKind",
+    "ConnectionLostError",
+    "DashtamError",
+    "DatabaseError",
+    "DuplicateError",
+    "ImmutableRecordError",
+    "IntegrityViolationError",
+    "InvalidIdError",
+    "MigrationError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QueryCancelledError",
+    "QueryTimeoutError",
+    "SessionClosedError",
+    "ValidationError",
+    "connect_kind",
+    "echo",
+    "translate",
+]
 
 ConnectKind = Literal["auth", "dns", "refused", "timeout", "db_missing", "unknown"]
 
@@ -21,6 +46,31 @@ def _one_line(text: str) -> str:
     """First line of a message, trimmed: errors are read in narrow notebook cells."""
     first = text.strip().splitlines()[0] if text.strip() else ""
     return first[:_MAX_MESSAGE]
+
+
+_MAX_ECHO = 40
+# What URLs and credentials are made of, and no identifier, id or sort key is:
+# a rejected value holding one of these is named by its type, never shown.
+_CREDENTIAL_CHARS = frozenset("@:/%")
+
+
+def echo(value: object, limit: int = _MAX_ECHO) -> str:
+    """A rejected value for a message: a short one-line repr, or only its type.
+
+    Messages may show what was wrong with an argument, but never a secret a
+    caller passed by mistake (a URL or password where a name was expected),
+    and never run a hostile ``__repr__``/``__str__``: only ``str`` and ``bytes``
+    values are shown, cut to ``limit`` characters; anything else is its type.
+    """
+    what = type(value).__name__
+    if not isinstance(value, str | bytes):
+        return f"<{what}>"
+    head = value[: limit + 1]  # slice first: repr of a huge string costs
+    text = head if isinstance(head, str) else head.decode("latin-1")
+    if any(c in _CREDENTIAL_CHARS for c in text):
+        return f"<{what} of {len(value)} characters>"
+    shown = "".join(ch if ch.isprintable() else "?" for ch in repr(head))
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 class DashtamError(Exception):
@@ -182,6 +232,8 @@ class DatabaseError(DashtamError):
     ) -> None:
         super().__init__(message, original=original)
         self.sqlstate = sqlstate
+        #: ``(line, column)`` of a syntax error in the statement, 1-based.
+        self.position: tuple[int, int] | None = None
 
 
 _AUDIT_TRIGGER = "append-only"
@@ -213,7 +265,8 @@ def connect_kind(text: str) -> ConnectKind:
     lowered = text.lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         return "auth"
-    if "role" in lowered and "does not exist" in lowered:
+    # 'role "x" does not exist': a bare "role" also matches a socket path.
+    if 'role "' in lowered and "does not exist" in lowered:
         return "auth"
     if "database" in lowered and "does not exist" in lowered:
         return "db_missing"
@@ -229,6 +282,96 @@ def connect_kind(text: str) -> ConnectKind:
     if "timeout" in lowered or "timed out" in lowered:
         return "timeout"
     return "unknown"
+
+
+_OUR_TABLES = frozenset({"users", "accounts", "transactions", "audit_logs"})
+_MISSING_RELATION = re.compile(r'relation "(?:[^".]+\.)?([^"]+)" does not exist')
+_MISSING_BIND = re.compile(r"A value is required for bind parameter '([^']+)'")
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _as_typed(statement: str, char: int) -> tuple[str, int]:
+    """The text as the caller typed it, and where server position ``char`` is.
+
+    The server counts characters of what psycopg sent (``$1``); SQLAlchemy
+    holds ``%(name)s``; the caller typed ``:name``. Walk all three at once.
+    """
+    sent = typed = 0
+    numbers: dict[str, int] = {}
+    out: list[str] = []
+    last = 0
+    for match in _PLACEHOLDER.finditer(statement):
+        plain = statement[last : match.start()]
+        if sent + len(plain) >= char - 1:
+            break
+        out.append(plain)
+        sent, typed = sent + len(plain), typed + len(plain)
+        name = match.group(1)
+        if name is None:  # %% is one % on the wire and in the typed text
+            piece, wire = "%", 1
+        else:
+            number = numbers.setdefault(name, len(numbers) + 1)
+            piece, wire = f":{name}", len(f"${number}")
+        if sent + wire > char - 1:
+            return "".join(out), typed + 1
+        out.append(piece)
+        sent, typed = sent + wire, typed + len(piece)
+        last = match.end()
+    out.append(statement[last:])
+    return "".join(out), typed + (char - 1 - sent) + 1
+
+
+def _position(exc: BaseException, char: int) -> tuple[int, int] | None:
+    """Line and column (1-based) of the server's character position ``char``."""
+    statement = getattr(exc, "statement", None)
+    if not isinstance(statement, str) or char < 1:
+        return None
+    text, at = _as_typed(statement, char)
+    if at > len(text) + 1:
+        return None
+    before = text[: at - 1]
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def _syntax(exc: BaseException, text: str, diag: Any, sqlstate: str) -> DatabaseError:
+    """A syntax error with where it is (never the statement itself)."""
+    raw = getattr(diag, "statement_position", None)
+    where = _position(exc, int(raw)) if raw and str(raw).isdigit() else None
+    message = f"{text} (line {where[0]}, column {where[1]})" if where else text
+    error = DatabaseError(message, sqlstate=sqlstate, original=exc)
+    error.position = where
+    return error
+
+
+def _missing_relation(text: str) -> str:
+    """The server's message plus the call that fixes it."""
+    match = _MISSING_RELATION.search(text)
+    if match and match.group(1) in _OUR_TABLES:
+        return (
+            f"{text}: the schema is not migrated here; run "
+            'migrations.upgrade("head", db=db) (then sample_data.seed(db) for data)'
+        )
+    return f"{text}; list what exists with db.tables()"
+
+
+# PostgreSQL quotes the statement's text where parsing failed: a keyword
+# (helpful, kept) or, for an unterminated string, the whole rest of the
+# statement with any values in it (dropped: `_syntax` adds line and column).
+_NEAR = re.compile(r'\s+at or near "((?:[^"]|"")*)"?')
+_SHOWN_TOKEN = 30
+
+
+def _without_sql(text: str) -> str:
+    """A server message whose quoted statement text is a short token at most."""
+    match = _NEAR.search(text)
+    if match is None:
+        return text
+    token = match.group(1)
+    if len(token) <= _SHOWN_TOKEN and not any(c in token for c in "'@:/%;\\"):
+        return text
+    return text[: match.start()] + text[match.end() :]
 
 
 def _dbapi_of(exc: BaseException) -> BaseException | None:
@@ -256,7 +399,15 @@ def translate(
         )
     import psycopg
     from sqlalchemy import exc as sa_exc
+    from sqlalchemy.orm.exc import StaleDataError
 
+    if isinstance(exc, StaleDataError):
+        # A version_id_col UPDATE matched no row: someone changed it first.
+        return ConflictError(
+            "the row changed since it was read (stale version); read it again "
+            "and retry",
+            original=exc,
+        )
     if isinstance(exc, sa_exc.PendingRollbackError):
         return DatabaseError(
             "the transaction was rolled back after an earlier error; start a new "
@@ -274,6 +425,16 @@ def translate(
     if dbapi is None and isinstance(exc, psycopg.Error):
         dbapi = exc
     if dbapi is None:
+        missing = _MISSING_BIND.search(str(exc))
+        if missing and isinstance(
+            exc, sa_exc.StatementError | sa_exc.InvalidRequestError
+        ):
+            name = missing.group(1)
+            return ValidationError(
+                f"no value for the bind parameter :{name} "
+                f"(pass params={{{name!r}: ...}})",
+                field=name,
+            )
         if isinstance(exc, sa_exc.TimeoutError):
             return QueryTimeoutError(
                 "no pooled connection became free in time (pool exhausted)",
@@ -286,7 +447,7 @@ def translate(
     constraint = getattr(diag, "constraint_name", None) if diag else None
     detail = getattr(diag, "message_detail", None) if diag else None
     primary = getattr(diag, "message_primary", None) if diag else None
-    text = _one_line(primary or str(dbapi))
+    text = _without_sql(_one_line(primary or str(dbapi)))
     invalidated = bool(getattr(exc, "connection_invalidated", False))
 
     if sqlstate is None and isinstance(dbapi, psycopg.DataError) and "NUL" in text:
@@ -364,6 +525,10 @@ def translate(
         return _lost(exc, during_commit)
     if invalidated:
         return _lost(exc, during_commit)
+    if sqlstate == "42601":
+        return _syntax(exc, text, diag, sqlstate)
+    if sqlstate == "42P01":
+        return DatabaseError(_missing_relation(text), sqlstate=sqlstate, original=exc)
     return DatabaseError(text, sqlstate=sqlstate, original=exc)
 
 

@@ -14,22 +14,24 @@ that is always rolled back, so explaining an ``UPDATE`` changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import text
+from sqlalchemy.sql import Executable
 
 from dashtam_nb import runner
+from dashtam_nb.checks import check_bool, check_params
 from dashtam_nb.errors import ValidationError
 from dashtam_nb.frames import build_frame
 from dashtam_nb.softdelete import INCLUDE_DELETED, LIVE_ROWS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
     import pandas as pd
     from sqlalchemy.engine import Dialect
-    from sqlalchemy.sql import Executable
 
     from dashtam_nb.database import Database
 
@@ -63,7 +65,18 @@ def plan_nodes(
         analyze: also yield the actual row counts (the plan must come from
             ``EXPLAIN (ANALYZE)``).
         depth: the depth of ``plan`` itself (0 for the top node).
+
+    Raises:
+        ValidationError: ``plan`` is not a plan node (a mapping with a
+            ``"Node Type"``), or ``analyze``/``depth`` have the wrong type.
     """
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("Node Type"), str):
+        raise ValidationError(
+            "plan must be a node of an EXPLAIN (FORMAT JSON) plan", field="plan"
+        )
+    check_bool(analyze, "analyze")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValidationError("depth must be an integer >= 0", field="depth")
     row: tuple[Any, ...] = (
         depth,
         plan["Node Type"],
@@ -153,21 +166,17 @@ async def aplan_summary(
         ``node`` (the node type), ``relation`` and ``index`` (or NA), and with
         ``analyze`` the integer columns ``rows`` and ``removed``.
     """
-    if not isinstance(analyze, bool):
-        raise ValidationError("analyze must be True or False", field="analyze")
-    if params is not None and not hasattr(params, "keys"):
-        raise ValidationError("params must be a mapping", field="params")
-    rows = await runner.arun(_explain(db, sql, params, analyze))
+    from dashtam_nb.database import check_database
+
+    check_database(db)
+    check_bool(analyze, "analyze")
+    if not isinstance(sql, str | Executable):
+        raise ValidationError(
+            "sql must be a SQL string or a SQLAlchemy statement", field="sql"
+        )
+    rows = await runner.arun(_explain(db, sql, check_params(params), analyze))
     columns = [*COLUMNS, *(ANALYZE_COLUMNS if analyze else ())]
     return build_frame(columns, rows, [_TYPES[c] for c in columns])
 
 
-def plan_summary(
-    db: Database,
-    sql: str | Executable,
-    params: Mapping[str, Any] | None = None,
-    *,
-    analyze: bool = False,
-) -> pd.DataFrame:
-    """Blocking `aplan_summary`, for cells and scripts that avoid ``await``."""
-    return runner.run(aplan_summary(db, sql, params, analyze=analyze))
+plan_summary = runner.blocking(aplan_summary)

@@ -1,25 +1,18 @@
-"""Rows to pandas DataFrames with exact, stable, Arrow-backed dtypes.
+"""Frames of rows and entities with exact, stable, Arrow-backed dtypes.
 
-The dtype contract (the same on the small path and the fast columnar path):
+What a query's columns read as is decided by the server's declared types in
+one map, `dashtam_nb.io.readmap` (the full table: docs/type-map.md); this
+module holds the model side of the same contract (`arrow_type` for the
+columns of mapped models and entity frames) and the builders other modules
+use for small, already-typed row sets (uuid as canonical text, timestamptz
+as ``timestamp[us, UTC]``, numeric(p, s) as ``decimal128(p, s)``, integers
+as int64, JSON as text).
 
-=================  ============================================
-PostgreSQL         pandas dtype
-=================  ============================================
-uuid               ``string[pyarrow]`` (canonical text form)
-text / varchar     ``string[pyarrow]``
-timestamptz        ``timestamp[us, tz=UTC][pyarrow]``
-numeric(p, s)      ``decimal128(p, s)[pyarrow]`` (exact, no float)
-boolean            ``bool[pyarrow]`` (nullable)
-integer types      ``int64[pyarrow]`` (nullable)
-float types        ``double[pyarrow]``
-jsonb / json       ``string[pyarrow]`` (JSON text)
-=================  ============================================
-
-Arrow-backed dtypes keep NULLs without changing type, keep decimals exact and
-convert an order of magnitude faster than NumPy object columns. Frames are
-built from plain column lists, never from SQLAlchemy ``Row`` objects (16x
-slower, measured in shared/notes/event-loops.md). An empty result keeps its
-columns and dtypes.
+Arrow-backed dtypes keep NULLs without changing type and keep decimals
+exact. Frames are built from plain column lists, never from SQLAlchemy
+``Row`` objects (why: "Measured design decisions" in benchmarks/README.md).
+An empty result keeps its columns and dtypes. pandas cannot ``describe()``
+decimal columns; `as_floats` gives the float64 copy that can.
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-from dataclasses import fields, is_dataclass
+from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,10 +32,31 @@ from sqlalchemy import Column
 from sqlalchemy import types as sa_types
 from sqlalchemy.dialects import postgresql as pg
 
+from dashtam_nb.checks import check_bool, check_entities
+from dashtam_nb.errors import ValidationError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
     from sqlalchemy.engine import Result
+
+__all__ = [
+    "HIDDEN_COLUMNS",
+    "VOLATILE_COLUMNS",
+    "arrow_type",
+    "as_floats",
+    "build_frame",
+    "build_table",
+    "frame_columns",
+    "frame_from_result",
+    "gc_paused",
+    "model_frame",
+    "model_types",
+    "result_type",
+    "stable",
+    "statement_types",
+    "to_frame",
+]
 
 HIDDEN_COLUMNS = frozenset({"password_hash"})
 """Never shown in frames unless asked for (``include_secrets=True``)."""
@@ -91,7 +105,11 @@ def _cell(value: Any, typ: pa.DataType) -> Any:
 
 
 def _infer(values: list[Any]) -> pa.DataType:
-    """Arrow type of a column whose SQL type is unknown (raw SQL text)."""
+    """Arrow type of a column given no type (rows not from a described result).
+
+    Never used for query results: `Database.frame` and `fetch_frame` type
+    every column from the server's description (`dashtam_nb.io.readmap`).
+    """
     sample = next((v for v in values if v is not None), None)
     if isinstance(sample, bool):
         return pa.bool_()
@@ -131,7 +149,8 @@ def build_table(
     Args:
         columns: column names.
         rows: row tuples (plain values from the driver).
-        types: Arrow type per column; None entries are inferred from values.
+        types: Arrow type per column; None entries (rows that did not come
+            from a described result) are inferred from values.
     """
     data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
     arrays = []
@@ -203,10 +222,10 @@ def gc_paused() -> Iterator[None]:
     """Pause cyclic garbage collection while a large result becomes a frame.
 
     Rows are tuples of plain values, so there are no cycles to find, yet the
-    collector rescans them every few hundred allocations (~1.5x on 100k rows,
-    shared/DESIGN.md). Only the synchronous fetch-and-build runs inside, so
-    no other task of the owner loop is affected; GC is re-enabled only if it
-    was enabled before.
+    collector rescans them every few hundred allocations (the cost: "Measured
+    design decisions" in benchmarks/README.md). Only the synchronous
+    fetch-and-build runs inside, so no other task of the owner loop is
+    affected; GC is re-enabled only if it was enabled before.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -226,12 +245,10 @@ def frame_columns(
     from entities (`to_frame`) and one selected straight from the table
     (`model_frame`) have identical columns.
     """
-    if not is_dataclass(entity_type):
-        raise TypeError(f"{entity_type!r} is not a dataclass entity")
+    _, cls = check_entities((), entity_type)
+    check_bool(include_secrets, "include_secrets")
     return [
-        f.name
-        for f in fields(entity_type)
-        if include_secrets or f.name not in HIDDEN_COLUMNS
+        f.name for f in fields(cls) if include_secrets or f.name not in HIDDEN_COLUMNS
     ]
 
 
@@ -262,17 +279,42 @@ def to_frame(
         model: the model the entities map to, for exact column dtypes.
         include_secrets: keep ``password_hash`` (hidden by default).
     """
-    items = list(entities)
-    cls = entity_type or (type(items[0]) if items else None)
-    if cls is None or not is_dataclass(cls):
-        raise TypeError("to_frame needs dataclass entities or entity_type")
+    check_bool(include_secrets, "include_secrets")
+    items, cls = check_entities(entities, entity_type, model)
     names = frame_columns(cls, include_secrets=include_secrets)
     known = model_types(model) if model is not None else {}
     rows = [tuple(getattr(e, n) for n in names) for e in items]
     return build_frame(names, rows, [known.get(n) for n in names])
 
 
-def stable(frame: pd.DataFrame, *drop: str) -> pd.DataFrame:
+def _floating(typ: pa.DataType) -> pa.DataType:
+    if pa.types.is_decimal(typ):
+        return pa.float64()
+    if pa.types.is_list(typ):
+        return pa.list_(_floating(typ.value_type))
+    return typ
+
+
+def as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every decimal column as ``double[pyarrow]``, for analysis.
+
+    Exact decimals are the default dtype of ``numeric`` columns, and pandas
+    cannot ``describe()`` them (it builds the summary in the column's own
+    dtype and fails); ``as_floats(frame).describe()`` can. To read floats in
+    the first place, pass ``numeric="float"`` (per call or per `Database`).
+    """
+    types = {}
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.ArrowDtype):
+            target = _floating(dtype.pyarrow_dtype)
+            if target != dtype.pyarrow_dtype:
+                types[name] = pd.ArrowDtype(target)
+    return frame.astype(types) if types else frame.copy()
+
+
+def stable(frame: pd.DataFrame, /, *drop: str) -> pd.DataFrame:
     """The frame without volatile columns (ids, timestamps), for display."""
+    if not isinstance(frame, pd.DataFrame) or not all(isinstance(c, str) for c in drop):
+        raise ValidationError("stable needs a DataFrame and names", field="frame")
     gone = [c for c in (*VOLATILE_COLUMNS, *drop) if c in frame.columns]
     return frame.drop(columns=gone)

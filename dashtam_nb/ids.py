@@ -8,7 +8,7 @@ import re
 import sys
 import uuid
 
-from dashtam_nb.errors import InvalidIdError
+from dashtam_nb.errors import InvalidIdError, echo
 
 if sys.version_info >= (3, 14):
     from uuid import uuid7 as _uuid7
@@ -80,14 +80,5 @@ def parse_uuid(value: object, *, field: str = "id") -> uuid.UUID:
 
 
 def _preview(value: object) -> str:
-    """Return a one-line repr of ``value``, cut to at most 40 characters."""
-    if isinstance(value, str | bytes):
-        # Slice first: repr of a huge string would cost time and memory.
-        value = value[: _MAX_ECHO + 1]
-    try:
-        text = repr(value)
-    except Exception:  # a hostile __repr__, or an int past the digit limit
-        text = f"<{type(value).__name__}>"
-    # repr escapes control characters for str/bytes; other types may not.
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= _MAX_ECHO else text[: _MAX_ECHO - 3] + "..."
+    """A one-line, secret-safe echo of ``value`` (`dashtam_nb.errors.echo`)."""
+    return echo(value, _MAX_ECHO)

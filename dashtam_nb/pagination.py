@@ -20,12 +20,12 @@ import re
 import secrets
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from uuid import UUID
 
 from sqlalchemy import func, literal, select, tuple_
 
-from dashtam_nb.errors import ValidationError
+from dashtam_nb.errors import ValidationError, echo
 from dashtam_nb.pages import KeysetPage as KeysetPage
 from dashtam_nb.pages import Page as Page
 from dashtam_nb.pages import TotalKind as TotalKind
@@ -37,6 +37,20 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.ext.asyncio import AsyncSession
     from sqlalchemy.sql import Select
+
+__all__ = [
+    "AUTO_EXACT_LIMIT",
+    "MAX_PAGE",
+    "MAX_PAGE_SIZE",
+    "TotalMode",
+    "check_page_args",
+    "count_total",
+    "decode_cursor",
+    "encode_cursor",
+    "keyset_page",
+    "offset_page",
+    "sort_column",
+]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
@@ -92,7 +106,7 @@ def sort_column(model: type[Any], sort: object, *, keyset: bool = False) -> Any:
     )
     if not isinstance(sort, str) or sort not in allowed:
         raise ValidationError(
-            f"cannot sort by {repr(sort)[:40]}; allowed: {', '.join(allowed)}",
+            f"cannot sort by {echo(sort)}; allowed: {', '.join(allowed)}",
             field="sort",
         )
     return getattr(model, sort)
@@ -203,11 +217,12 @@ async def count_total(
 
 
 def _check_total(total: object) -> TotalMode:
-    if total not in ("exact", "estimate", "none", "auto"):
+    # isinstance first: ``in`` would call a hostile value's __eq__.
+    if not isinstance(total, str) or total not in ("exact", "estimate", "none", "auto"):
         raise ValidationError(
             "total must be 'exact', 'estimate', 'auto' or 'none'", field="total"
         )
-    return total
+    return cast("TotalMode", total)
 
 
 async def offset_page(

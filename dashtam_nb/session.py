@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+__all__ = [
+    "HoppingSession",
+    "HoppingTransaction",
+    "SessionScope",
+    "hops",
+    "real_session",
+]
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -56,7 +64,7 @@ class HoppingSession:
         if name in {"begin", "begin_nested"}:
             return lambda *a, **k: HoppingTransaction(attr(*a, **k))
         if inspect.iscoroutinefunction(getattr(type(self._real), name, None)):
-            return _hopping(attr)
+            return hops(attr)
         return _translating(attr) if callable(attr) else attr
 
     def __repr__(self) -> str:
@@ -76,39 +84,32 @@ class HoppingTransaction:
         self._real = real
 
     async def __aenter__(self) -> HoppingTransaction:
-        await _hopping(self._real.__aenter__)()
+        await hops(self._real.__aenter__)()
         return self
 
     async def __aexit__(self, *exc: object) -> Any:
-        return await _hopping(self._real.__aexit__)(*exc)
+        return await hops(self._real.__aexit__)(*exc)
 
     async def commit(self) -> None:
         """Commit this (sub)transaction on the owner loop."""
-        await _hopping(self._real.commit)()
+        await hops(self._real.commit)()
 
     async def rollback(self) -> None:
         """Roll back this (sub)transaction on the owner loop."""
-        await _hopping(self._real.rollback)()
+        await hops(self._real.rollback)()
 
 
 def _translating(method: Callable[..., T]) -> Callable[..., T]:
-    """Plain methods (``add`` after close) raise our errors too."""
+    """Plain methods (``add`` after close) raise our errors too.
+
+    A hand-written boundary: these calls never cross to the owner loop, so
+    the hop cannot map their errors (tests/integration/test_database.py).
+    """
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> T:
         try:
             return method(*args, **kwargs)
-        except Exception as exc:
-            raise translate(exc) from None
-
-    return call
-
-
-def _hopping(method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    async def call(*args: Any, **kwargs: Any) -> T:
-        try:
-            return await runner.arun(method(*args, **kwargs))
         except Exception as exc:
             raise translate(exc) from None
 
@@ -123,18 +124,16 @@ def real_session(session: AsyncSession | HoppingSession) -> AsyncSession:
 def hops(
     method: Callable[P, Coroutine[Any, Any, T]],
 ) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Run a whole async method on the owner loop, translating errors.
+    """Run a whole async method on the owner loop: the one hop wrapper.
 
-    Used on repository methods: one hop per call, whatever the number of
-    statements, and a driver error leaves as a `DashtamError`.
+    Used on repository methods (one hop per call, whatever the number of
+    statements) and on the awaited methods of `HoppingSession`. Errors are
+    mapped by the hop itself (`runner.arun`).
     """
 
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await runner.arun(method(*args, **kwargs))
-        except Exception as exc:
-            raise translate(exc) from None
+        return await runner.arun(method(*args, **kwargs))
 
     return call
 
@@ -162,9 +161,9 @@ class SessionScope:
         try:
             # Connect now: a bad server fails at the `async with`, clearly.
             await session.connection()
-        except BaseException as exc:
+        except BaseException:
             await session.close()
-            raise translate(exc, target=self._target) from None
+            raise
         return session
 
     async def _close(self, session: AsyncSession, failed: bool) -> None:
@@ -179,12 +178,14 @@ class SessionScope:
                     await session.commit()
                 except Exception as exc:
                     await session.rollback()
+                    # By hand: only here is it known that the error came
+                    # during COMMIT (the outcome is unknown, never retried).
                     raise translate(exc, during_commit=True) from None
         finally:
             await session.close()
 
     async def __aenter__(self) -> AsyncSession:
-        self._session = await runner.arun(self._open())
+        self._session = await runner.arun(self._open(), target=self._target)
         if runner.on_owner_loop():
             return self._session
         return cast("AsyncSession", HoppingSession(self._session))
@@ -198,7 +199,12 @@ class SessionScope:
 
     @staticmethod
     def _reraise(exc: BaseException | None) -> None:
-        """Re-raise a database error from the block as our own error."""
+        """Re-raise a database error from the block as our own error.
+
+        By hand: a block running on the owner loop itself (the work of
+        `Database.arun_transaction`) must see `ConflictError` to retry, before
+        any hop (tests/fault/test_fault_concurrency.py).
+        """
         if isinstance(exc, Exception):
             mapped = translate(exc)
             if mapped is not exc:
@@ -216,7 +222,7 @@ class SessionScope:
         self._reraise(exc)
 
     def __enter__(self) -> AsyncSession:
-        session = runner.run(self._open())
+        session = runner.run(self._open(), target=self._target)
         self._session = session
         return cast("AsyncSession", HoppingSession(session))
 

@@ -19,7 +19,7 @@ ACCOUNT_TYPES: tuple[AccountType, ...] = ("checking", "savings", "credit", "brok
 
 @dataclass(kw_only=True, slots=True)
 class Account:
-    """A financial account (not soft-deletable: closing one is a business state)."""
+    """A financial account; soft-deleted with its user (and restored with it)."""
 
     id: UUID = field(default_factory=uuid7)
     user_id: UUID
@@ -31,3 +31,7 @@ class Account:
     balance: Decimal = Decimal("0.00")
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    is_deleted: bool = False
+    deleted_at: datetime | None = None
+    # The row version this copy was read at (None: never stored).
+    version: int | None = None

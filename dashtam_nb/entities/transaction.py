@@ -28,3 +28,5 @@ class Transaction:
     updated_at: datetime | None = None
     is_deleted: bool = False
     deleted_at: datetime | None = None
+    # The row version this copy was read at (None: never stored).
+    version: int | None = None

@@ -79,6 +79,9 @@ class User:
     updated_at: datetime | None = None
     is_deleted: bool = False
     deleted_at: datetime | None = None
+    # The row version this copy was read at (None: never stored). `save`
+    # refuses a copy whose version is no longer the row's (ConflictError).
+    version: int | None = None
 
     @classmethod
     def create(cls, *, email: str, password_hash: str) -> Self:

@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import DateTime, MetaData, Numeric, String, event, false, func
+from sqlalchemy import DateTime, MetaData, Numeric, String, event, false, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from dashtam_nb.ids import uuid7
 
@@ -89,7 +89,7 @@ class BaseModel(Base):
 
 
 class BaseMutableModel(BaseModel):
-    """Abstract base for tables whose rows change: adds ``updated_at``.
+    """Abstract base for tables whose rows change: ``updated_at`` and ``version``.
 
     ``updated_at`` starts equal to ``created_at`` (both ``now()``). On every
     ORM or Core UPDATE, ``onupdate`` sets it in the same statement, and
@@ -108,6 +108,20 @@ class BaseMutableModel(BaseModel):
         comment="Set by the database on insert and on every update",
     )
     """Equal to ``created_at`` until the row is first updated."""
+
+    version: Mapped[int] = mapped_column(
+        server_default=text("1"),
+        sort_order=104,
+        comment="Row version: 1 on insert, +1 on every update (optimistic lock)",
+    )
+    """SQLAlchemy's ``version_id_col``: every ORM UPDATE says ``WHERE version =
+    <the version read>``, so a stale write matches no row and fails instead of
+    overwriting a concurrent change. Core UPDATEs of the package (soft delete,
+    restore) bump it by hand. The server default covers COPY and raw INSERTs."""
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> Mapping[str, Any]:
+        return {"eager_defaults": True, "version_id_col": cls.__table__.c.version}
 
 
 class SoftDeleteMixin:

@@ -55,11 +55,16 @@ class TransactionModel(BaseMutableModel, SoftDeleteMixin):
             updated_at=self.updated_at,
             is_deleted=self.is_deleted,
             deleted_at=self.deleted_at,
+            version=self.version,
         )
 
     @classmethod
     def from_entity(cls, transaction: Transaction) -> Self:
-        """Build a row from an entity; timestamps are left to the database."""
+        """Build a row from an entity; timestamps and version are left to the ORM.
+
+        ``version`` is never copied: the ORM sets 1 on insert and checks and
+        bumps it on update (see `Repository.save`).
+        """
         return cls(
             id=transaction.id,
             account_id=transaction.account_id,

@@ -50,11 +50,16 @@ class UserModel(BaseMutableModel, SoftDeleteMixin):
             updated_at=self.updated_at,
             is_deleted=self.is_deleted,
             deleted_at=self.deleted_at,
+            version=self.version,
         )
 
     @classmethod
     def from_entity(cls, user: User) -> Self:
-        """Build a row from an entity; timestamps are left to the database."""
+        """Build a row from an entity; timestamps and version are left to the ORM.
+
+        ``version`` is never copied: the ORM sets 1 on insert and checks and
+        bumps it on update (see `Repository.save`).
+        """
         return cls(
             id=user.id,
             email=user.email,

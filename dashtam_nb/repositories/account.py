@@ -10,7 +10,7 @@ from dashtam_nb.entities.account import ACCOUNT_TYPES, Account
 from dashtam_nb.errors import ValidationError
 from dashtam_nb.ids import parse_uuid
 from dashtam_nb.models.account import AccountModel
-from dashtam_nb.repositories.base import Repository
+from dashtam_nb.repositories.soft_delete import SoftDeleteRepository
 from dashtam_nb.session import hops
 
 if TYPE_CHECKING:
@@ -32,8 +32,13 @@ def check_currency(currency: object) -> str:
     return currency
 
 
-class AccountRepository(Repository[Account, AccountModel]):
-    """Persistence of accounts; hard delete only (closing is a business state)."""
+class AccountRepository(SoftDeleteRepository[Account, AccountModel]):
+    """Persistence of accounts; soft-deleted with their user or on their own.
+
+    Soft-deleting an account also hides its transactions; restoring it
+    brings back those deleted with it (see `dashtam_nb.softdelete.cascade`). An account
+    of a deleted user cannot be saved or restored until the user is.
+    """
 
     model = AccountModel
     entity = Account

@@ -68,6 +68,8 @@ class AuditLogRepository(Repository[AuditEntry, AuditLogModel]):
                 self._db.add(row)
                 await self._db.flush()
         except IntegrityError as exc:
+            # By hand: a duplicate id must become ImmutableRecordError, which
+            # the hop's generic mapping cannot know.
             mapped = translate(exc)
             if isinstance(mapped, DuplicateError) and mapped.field == "id":
                 raise ImmutableRecordError(

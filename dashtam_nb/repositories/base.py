@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
 
+from dashtam_nb.checks import check_bool
 from dashtam_nb.ids import parse_uuid
 from dashtam_nb.pagination import KeysetPage, Page, TotalMode, keyset_page, offset_page
 from dashtam_nb.repositories.core import EntityT, ModelT, RepositoryCore, check_limit
@@ -54,30 +56,43 @@ class Repository(RepositoryCore[EntityT, ModelT]):
 
         Validation runs first, so a bad field costs no SQL. Then one SELECT
         by primary key decides INSERT or UPDATE (an UPDATE only sends changed
-        columns and moves ``updated_at``). The write runs in a SAVEPOINT: a
-        constraint error (``DuplicateError``, ``IntegrityViolationError``)
-        undoes only this save, and the caller's transaction and session stay
-        usable. Soft-deleted rows are matched too, so saving a deleted entity
-        updates it instead of colliding.
+        columns, moves ``updated_at`` and bumps ``version``). The write runs
+        in a SAVEPOINT: an error undoes only this save, and the caller's
+        transaction and session stay usable.
+
+        An update is optimistic: it says ``WHERE version = <entity.version>``
+        (SQLAlchemy's ``version_id_col``), so a copy read before a concurrent
+        change, soft delete or restore matches no row and is refused. The
+        deletion state itself changes only through ``soft_delete`` /
+        ``restore``, which cascade; a save never flips it.
 
         Returns:
-            A new entity with the server's ``created_at`` / ``updated_at``.
+            A new entity with the server's timestamps and the new version.
+
+        Raises:
+            ConflictError: the copy is stale (the row changed, was deleted or
+                restored, or was purged since it was read), or a never-stored
+                entity reuses the id of an existing row.
+            ValidationError: ``is_deleted`` differs from the row's, or the
+                parent row is soft-deleted.
         """
         entity = self._validate(self._check_entity(entity))
         uid = parse_uuid(cast("Any", entity).id)
         row = self._to_row(entity)
         row.id = uid
         session = self._db
-        async with session.begin_nested():
-            existing = await session.get(
-                self.model, uid, execution_options={INCLUDE_DELETED: True}
-            )
-            if existing is None:
-                session.add(row)
-                stored = row
-            else:
-                stored = await session.merge(row)
-            await session.flush()
+        try:
+            async with session.begin_nested():
+                existing = await session.get(
+                    self.model, uid, execution_options={INCLUDE_DELETED: True}
+                )
+                stored = await self._write(entity, row, existing)
+                await session.flush()
+        except StaleDataError:
+            # The UPDATE's WHERE version = ... matched nothing: a concurrent
+            # transaction changed or deleted the row after this one read it.
+            self._forget(uid)
+            raise self._conflict(uid, "was changed or deleted meanwhile") from None
         return self._to_entity(stored)
 
     @hops
@@ -107,9 +122,10 @@ class Repository(RepositoryCore[EntityT, ModelT]):
         Raises:
             InvalidIdError: before any SQL, if ``entity_id`` is not a UUID.
         """
+        check_bool(include_deleted, "include_deleted")
         uid = parse_uuid(entity_id)
         row = await self._db.get(
-            self.model, uid, execution_options={INCLUDE_DELETED: bool(include_deleted)}
+            self.model, uid, execution_options={INCLUDE_DELETED: include_deleted}
         )
         # The identity map may hold a copy loaded with include_deleted=True.
         if row is None or (not include_deleted and getattr(row, "is_deleted", False)):
@@ -125,6 +141,8 @@ class Repository(RepositoryCore[EntityT, ModelT]):
         include_secrets: bool = False,
     ) -> pd.DataFrame:
         """`find_by_id` as a frame of zero or one row (same columns either way)."""
+        check_bool(include_deleted, "include_deleted")
+        check_bool(include_secrets, "include_secrets")
         uid = parse_uuid(entity_id)
         names, stmt = self._columns(include_secrets)
         stmt = stmt.where(cast("Any", self.model).id == uid)
@@ -133,8 +151,9 @@ class Repository(RepositoryCore[EntityT, ModelT]):
     @hops
     async def count(self, *, include_deleted: bool = False) -> int:
         """Number of rows (live rows only, unless ``include_deleted``)."""
+        check_bool(include_deleted, "include_deleted")
         stmt = select(func.count()).select_from(self.model)
-        stmt = stmt.execution_options(**{INCLUDE_DELETED: bool(include_deleted)})
+        stmt = stmt.execution_options(**{INCLUDE_DELETED: include_deleted})
         return int(await self._db.scalar(stmt) or 0)
 
     @hops
@@ -151,6 +170,7 @@ class Repository(RepositoryCore[EntityT, ModelT]):
         Ordered by ``sort`` then ``id``, so pages never overlap or skip rows
         that tie on the sort value. `paginate` returns a richer `Page`.
         """
+        check_bool(descending, "descending")
         found = await self._page(page, page_size, sort, descending, "exact", False)
         return found.items, found.total or 0
 
@@ -177,6 +197,8 @@ class Repository(RepositoryCore[EntityT, ModelT]):
                 small) or ``"none"``; ``page.total_kind`` says which it is.
             include_deleted: include soft-deleted rows.
         """
+        check_bool(descending, "descending")
+        check_bool(include_deleted, "include_deleted")
         return await self._page(
             page, page_size, sort, descending, total, include_deleted
         )
@@ -197,7 +219,7 @@ class Repository(RepositoryCore[EntityT, ModelT]):
             page=page,
             page_size=page_size,
             sort=sort,
-            descending=bool(descending),
+            descending=descending,
             total=total,
             to_item=self._to_entity,
             to_frame=self._entities_frame,
@@ -220,6 +242,8 @@ class Repository(RepositoryCore[EntityT, ModelT]):
         ``page.prev_cursor`` backwards. ``sort`` must be a NOT NULL column (a
         NULL would drop rows out of the walk).
         """
+        check_bool(descending, "descending")
+        check_bool(include_deleted, "include_deleted")
         return await keyset_page(
             self._db,
             self.model,
@@ -248,6 +272,9 @@ class Repository(RepositoryCore[EntityT, ModelT]):
         unless ``include_secrets``; dtypes follow `dashtam_nb.frames` and are
         the same when no row matches.
         """
+        check_bool(descending, "descending")
+        check_bool(include_deleted, "include_deleted")
+        check_bool(include_secrets, "include_secrets")
         names, stmt = self._columns(include_secrets)
         stmt = stmt.order_by(*self._order(sort, descending)).limit(check_limit(limit))
         return await self._frame(names, stmt, include_deleted)

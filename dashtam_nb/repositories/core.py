@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from sqlalchemy import Text, Uuid, select
+from sqlalchemy import Text, Uuid, inspect, select
 from sqlalchemy import cast as cast_
 
-from dashtam_nb import columnar, frames
-from dashtam_nb.errors import ValidationError
+from dashtam_nb import frames
+from dashtam_nb.checks import check_bool
+from dashtam_nb.errors import ConflictError, ValidationError
 from dashtam_nb.ids import parse_uuid
+from dashtam_nb.io import fetch as columnar
 from dashtam_nb.models.base import BaseModel
 from dashtam_nb.pagination import sort_column
 from dashtam_nb.session import real_session
-from dashtam_nb.softdelete import INCLUDE_DELETED
+from dashtam_nb.softdelete import INCLUDE_DELETED, cascade
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,6 +80,74 @@ class RepositoryCore(Generic[EntityT, ModelT]):
     def _entities_frame(self, items: list[EntityT]) -> pd.DataFrame:
         return frames.to_frame(items, self.entity, model=self.model)
 
+    # -- the write half of save (one savepoint, called by `Repository.save`) ----
+
+    def _conflict(self, uid: UUID, what: str) -> ConflictError:
+        return ConflictError(
+            f"{cascade.noun(self.model)} {uid} {what}; read it again and retry"
+        )
+
+    async def _write(self, entity: EntityT, row: ModelT, existing: Any) -> ModelT:
+        """Add ``row`` or copy its fields onto ``existing``; flush comes after.
+
+        Checks before SQL: the entity's version against the row's (a stale
+        copy is a `ConflictError` at once), the deletion state, and that a
+        soft-deletable parent is live. The flush's ``WHERE version = ...``
+        then catches a change committed after the row was read.
+        """
+        version = getattr(entity, "version", None)
+        versioned = inspect(self.model).version_id_col is not None
+        uid = row.id
+        if existing is None:
+            if versioned and version is not None:
+                # Read once, gone now: re-inserting would resurrect a purge.
+                raise self._conflict(uid, "no longer exists (purged or deleted)")
+            await self._check_parents(row, None)
+            self._db.add(row)
+            return row
+        if versioned and version != existing.version:
+            said = "was never read (new entity)" if version is None else "is stale"
+            raise self._conflict(
+                uid, f"{said}: version {version}, row at {existing.version}"
+            )
+        if bool(getattr(entity, "is_deleted", False)) != bool(
+            getattr(existing, "is_deleted", False)
+        ):
+            raise ValidationError(
+                "is_deleted changes only through soft_delete() and restore()",
+                field="is_deleted",
+            )
+        await self._check_parents(row, existing)
+        for key in self._copied(row):
+            setattr(existing, key, getattr(row, key))
+        return cast("ModelT", existing)
+
+    def _copied(self, row: ModelT) -> list[str]:
+        """Columns a save may change: not the id, timestamps, version or state."""
+        fixed = {"id", "created_at", "updated_at", "version", "is_deleted"}
+        fixed.add("deleted_at")
+        loaded = inspect(row).dict
+        return [
+            a.key
+            for a in inspect(self.model).column_attrs
+            if a.key not in fixed and a.key in loaded
+        ]
+
+    async def _check_parents(self, row: ModelT, existing: Any) -> None:
+        links = cascade.parents(self.model)
+        values = {
+            fk.key: getattr(row, fk.key)
+            for _, fk in links
+            if existing is None or getattr(existing, fk.key) != getattr(row, fk.key)
+        }
+        for kind, ref, field, query in cascade.parent_checks(self.model, values):
+            if await self._db.scalar(query):
+                raise ValidationError(
+                    f"{kind} {ref} is deleted: restore it before adding or "
+                    f"moving a {cascade.noun(self.model)} to it",
+                    field=field,
+                )
+
     def _check_entity(self, entity: object) -> EntityT:
         if not isinstance(entity, self.entity):
             raise ValidationError(
@@ -98,7 +168,7 @@ class RepositoryCore(Generic[EntityT, ModelT]):
 
     def _select(self, include_deleted: bool = False) -> Select[Any]:
         return select(self.model).execution_options(
-            **{INCLUDE_DELETED: bool(include_deleted)}
+            **{INCLUDE_DELETED: check_bool(include_deleted, "include_deleted")}
         )
 
     def _order(self, sort: object, descending: bool = False) -> tuple[Any, Any]:
@@ -123,7 +193,10 @@ class RepositoryCore(Generic[EntityT, ModelT]):
         return names, select(*cols)
 
     async def _frame(
-        self, names: Sequence[str], stmt: Select[Any], include_deleted: bool = False
+        self,
+        names: Sequence[str],
+        stmt: Select[*tuple[Any, ...]],
+        include_deleted: bool = False,
     ) -> pd.DataFrame:
         """A column select as a DataFrame, through `columnar.fetch_frame`.
 
@@ -131,7 +204,7 @@ class RepositoryCore(Generic[EntityT, ModelT]):
         ones the columnar (ADBC) path on the session's snapshot. Both apply
         the same global live-rows criterion and give identical dtypes.
         """
-        frame = await columnar.fetch_frame(
+        frame = await columnar.afetch_frame(
             self._db, stmt, include_deleted=include_deleted
         )
         return frame[list(names)]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import DateTime, Numeric, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    DateTime,
+    Numeric,
+    cast,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 
-from dashtam_nb import frames
+from dashtam_nb.checks import check_aware, check_bool
 from dashtam_nb.entities.transaction import Transaction
 from dashtam_nb.errors import ValidationError
 from dashtam_nb.ids import parse_uuid
@@ -19,24 +26,29 @@ from dashtam_nb.repositories.soft_delete import SoftDeleteRepository
 from dashtam_nb.session import hops
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from uuid import UUID
 
     import pandas as pd
     from sqlalchemy.sql import Select
 
-__all__ = ["TransactionRepository", "check_period"]
+__all__ = ["NOT_SPENDING", "TransactionRepository", "check_period"]
+
+NOT_SPENDING = frozenset({"transfer"})
+"""Categories whose debits are not spending: money moved between accounts.
+
+A transfer out of checking into savings leaves the user no poorer, so it is
+never counted as spent (`dashtam_nb.spending` states the whole rule).
+"""
 
 _T = TransactionModel
 _S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
 
 
 def _aware(value: object, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        # A naive time would be read in the server's zone: ambiguous, refused.
-        raise ValidationError(f"{name} must be a timezone-aware datetime", field=name)
-    return value
+    # A naive time would be read in the server's zone (ambiguous), and a zone
+    # that raises would fail inside the driver: both refused before SQL.
+    return None if value is None else check_aware(value, name)
 
 
 def check_period(start: object, end: object) -> tuple[datetime | None, datetime | None]:
@@ -94,6 +106,8 @@ class TransactionRepository(SoftDeleteRepository[Transaction, TransactionModel])
         bound may be None. Served by the live ``(account_id, posted_at, id)``
         partial index.
         """
+        check_period(start, end)
+        check_bool(include_deleted, "include_deleted")
         stmt = self._of_account(account_id, start, end, self._select(include_deleted))
         return await self._entities(stmt)
 
@@ -107,6 +121,8 @@ class TransactionRepository(SoftDeleteRepository[Transaction, TransactionModel])
         include_deleted: bool = False,
     ) -> pd.DataFrame:
         """`find_by_account_id` as a DataFrame (same columns when empty)."""
+        check_period(start, end)
+        check_bool(include_deleted, "include_deleted")
         names, stmt = self._columns()
         stmt = self._of_account(account_id, start, end, stmt)
         return await self._frame(names, stmt, include_deleted)
@@ -122,8 +138,9 @@ class TransactionRepository(SoftDeleteRepository[Transaction, TransactionModel])
     ) -> pd.DataFrame:
         """Money spent per calendar month (UTC) and category, for analysts.
 
-        Spending is the sum of debits (negative amounts) shown as a positive
-        number; currencies are never added together. Computed in PostgreSQL
+        Spending is the sum of debits (negative amounts) outside the
+        `NOT_SPENDING` categories (transfers), shown as a positive number;
+        currencies are never added together. Computed in PostgreSQL
         (``date_trunc`` + ``sum``), so only the summary crosses the wire.
 
         Returns:
@@ -131,6 +148,7 @@ class TransactionRepository(SoftDeleteRepository[Transaction, TransactionModel])
             ``category``, ``currency``, ``spent`` (exact decimal) and
             ``transactions`` (count), ordered by month, category, currency.
         """
+        check_period(start, end)
         # Constants, not parameters: GROUP BY must repeat the same expression,
         # and two bound parameters would make PostgreSQL see two expressions.
         month = type_coerce(
@@ -144,10 +162,10 @@ class TransactionRepository(SoftDeleteRepository[Transaction, TransactionModel])
                 month.label("month"),
                 _T.category,
                 _T.currency,
-                type_coerce(func.sum(-_T.amount), Numeric(38, 2)).label("spent"),
+                cast(func.sum(-_T.amount), Numeric(38, 2)).label("spent"),
                 func.count().label("transactions"),
             )
-            .where(_T.amount < 0)
+            .where(_T.amount < 0, _T.category.not_in(sorted(NOT_SPENDING)))
             .group_by(month, _T.category, _T.currency)
             .order_by(month, _T.category, _T.currency)
         )
@@ -160,5 +178,9 @@ class TransactionRepository(SoftDeleteRepository[Transaction, TransactionModel])
             stmt = stmt.join(AccountModel, AccountModel.id == _T.account_id).where(
                 AccountModel.user_id == owner
             )
-        result = await self._db.execute(_in_period(stmt, start, end))
-        return frames.frame_from_result(result, frames.statement_types(stmt))
+        # Through the read map, as every frame: the declared numeric(38, 2)
+        # gives the same dtype to an empty and a full result.
+        return await self._frame(
+            ["month", "category", "currency", "spent", "transactions"],
+            _in_period(stmt, start, end),
+        )

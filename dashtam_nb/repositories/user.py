@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 
 from dashtam_nb import frames
+from dashtam_nb.checks import check_bool
 from dashtam_nb.entities.user import User, validate_email
 from dashtam_nb.errors import ValidationError
 from dashtam_nb.models.user import UserModel
@@ -79,6 +80,7 @@ class UserRepository(SoftDeleteRepository[User, UserModel]):
         self, email: str, *, include_secrets: bool = False
     ) -> pd.DataFrame:
         """`find_by_email` as a frame of zero or one row."""
+        check_bool(include_secrets, "include_secrets")
         wanted = _lookup_email(email)
         names, stmt = self._columns(include_secrets)
         if wanted is None:
