@@ -1,29 +1,14 @@
-"""Shared fixtures: a real PostgreSQL (embedded unless DATABASE_URL is set)."""
+"""The suite's plugins: shared fixtures and hooks live in tests/support/fix_*.py.
 
-from __future__ import annotations
+Each directory holds one layer: ``unit`` (pure code, no server),
+``integration`` (a real PostgreSQL), ``kernel`` (a real Jupyter kernel),
+``fault`` and ``security`` (a dedicated server they may kill, every output
+scanned for the canary password) and ``notebooks`` (the committed notebooks).
+"""
 
-import os
-import uuid
-from collections.abc import Iterator
-
-import pytest
-
-import dashtam_nb as dn
-
-
-@pytest.fixture(scope="session")
-def server_url() -> object:
-    """URL of the server under test; starts the embedded one if needed."""
-    dn.settings.reload()
-    return dn.settings.database_url
-
-
-@pytest.fixture
-def fresh_db(server_url: object) -> Iterator[dn.Database]:
-    """A new, empty database for one test, dropped afterwards."""
-    name = f"t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    db = dn.connect(name, fresh=True)
-    yield db
-    db.close_sync()
-    dn.database.drop_database(name)
-    dn.set_database(None)
+pytest_plugins = [
+    "tests.support.fix_db",
+    "tests.support.fix_fault",
+    "tests.support.fix_guide",
+    "tests.support.fix_load",
+]

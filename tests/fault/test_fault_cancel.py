@@ -13,14 +13,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from harness import assert_error_clean, poll, survived
 from sqlalchemy import text
 
 import dashtam_nb as dn
 from dashtam_nb import runner
+from tests.support.harness import assert_error_clean, poll, survived
 
 if TYPE_CHECKING:
-    from pgfault import FaultServer
+    from tests.support.pgfault import FaultServer
 
 pytestmark = pytest.mark.fault
 

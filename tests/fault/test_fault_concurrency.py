@@ -13,14 +13,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from harness import assert_error_clean, survived
 from sqlalchemy import text
 
 import dashtam_nb as dn
+from tests.support.harness import assert_error_clean, survived
 
 if TYPE_CHECKING:
-    from pgfault import FaultServer
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tests.support.pgfault import FaultServer
 
 pytestmark = pytest.mark.fault
 
@@ -92,7 +93,7 @@ async def test_serialization_failure_reruns_the_whole_unit(
 
     try:
         if retries:
-            await accounts.run_transaction(work, retries=retries)
+            await accounts.arun_transaction(work, retries=retries)
             assert calls == 2  # one serialization failure, one clean re-run
             # The re-run saw s2's commit: only one doctor went off call.
             assert (
@@ -101,7 +102,7 @@ async def test_serialization_failure_reruns_the_whole_unit(
             )
         else:
             with pytest.raises(dn.ConflictError) as info:
-                await accounts.run_transaction(work, retries=0)
+                await accounts.arun_transaction(work, retries=0)
             assert calls == 1
             assert "serialization" in str(info.value)
             assert_error_clean(info.value)
@@ -145,11 +146,11 @@ async def test_deadlock_reruns_the_whole_unit(
 
     try:
         if retries:
-            await accounts.run_transaction(work, retries=retries)
+            await accounts.arun_transaction(work, retries=retries)
             assert calls == 2
         else:
             with pytest.raises(dn.ConflictError) as info:
-                await accounts.run_transaction(work, retries=0)
+                await accounts.arun_transaction(work, retries=0)
             assert "deadlock" in str(info.value)
             assert_error_clean(info.value)
         assert blocked is not None

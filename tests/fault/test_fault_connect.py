@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
-from harness import (
+
+import dashtam_nb as dn
+from dashtam_nb.config import parse_database_url
+from tests.support.harness import (
     CANARY,
     assert_error_clean,
     assert_no_secret,
@@ -17,13 +20,10 @@ from harness import (
     survived,
     tarpit_port,
 )
-from pgfault import OTHER_ROLE
-
-import dashtam_nb as dn
-from dashtam_nb.config import parse_database_url
+from tests.support.pgfault import OTHER_ROLE
 
 if TYPE_CHECKING:
-    from pgfault import FaultServer
+    from tests.support.pgfault import FaultServer
 
 pytestmark = pytest.mark.fault
 
@@ -119,7 +119,7 @@ def test_url_create_with_the_raw_canary_connects(pg: FaultServer) -> None:
         assert db.scalar("SELECT current_user") == "app"
         assert_no_secret(repr(db), str(db), db.target, repr(db.url))
     finally:
-        db.close_sync()
+        dn.run(db.close())
 
 
 def _connect_error(
@@ -138,7 +138,7 @@ def _connect_error(
         assert info.value.original is not None  # kept for debugging, not shown
         return info.value
     finally:
-        db.close_sync()
+        dn.run(db.close())
 
 
 def test_wrong_password_is_auth(pg: FaultServer) -> None:

@@ -21,13 +21,13 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
-from harness import TALLY, assert_error_clean, survived
 from sqlalchemy import text
 
 import dashtam_nb as dn
+from tests.support.harness import TALLY, assert_error_clean, survived
 
 if TYPE_CHECKING:
-    from pgfault import FaultServer
+    from tests.support.pgfault import FaultServer
 
 pytestmark = pytest.mark.fault
 

@@ -11,17 +11,18 @@ import threading
 from typing import TYPE_CHECKING
 
 import pytest
-from harness import assert_error_clean, poll, survived
-from pgfault import CommitCutProxy
 from sqlalchemy import text
 
 import dashtam_nb as dn
+from tests.support.harness import assert_error_clean, poll, survived
+from tests.support.pgfault import CommitCutProxy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pgfault import FaultServer
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tests.support.pgfault import FaultServer
 
 pytestmark = pytest.mark.fault
 
@@ -158,7 +159,7 @@ async def test_disconnect_during_commit_is_outcome_unknown_and_not_retried(
 
     killer = _kill_when_committing(pg)
     with pytest.raises(dn.ConnectionLostError) as info:
-        await items.run_transaction(work, retries=3)
+        await items.arun_transaction(work, retries=3)
     await asyncio.to_thread(killer.join, 10)
     assert info.value.outcome_unknown is True
     assert "outcome is unknown" in str(info.value)
@@ -193,7 +194,7 @@ async def test_connection_cut_after_commit_landed(
 
         proxy.armed.set()
         with pytest.raises(dn.ConnectionLostError) as info:
-            await via_proxy.run_transaction(work, retries=3)
+            await via_proxy.arun_transaction(work, retries=3)
         assert proxy.cuts == 1
         assert info.value.outcome_unknown is True
         assert calls == 1

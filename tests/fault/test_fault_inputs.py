@@ -1,6 +1,6 @@
 """Bad arguments and hostile values (plan A5, A10-A12 shapes): refused before SQL.
 
-The registries in tests/bad_inputs.py say *where* bad input is thrown; the
+The registries in tests/support/bad_inputs.py say *where* bad input is thrown; the
 parts still being built add their entry points there and land in these cases.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from bad_inputs import (
+
+import dashtam_nb as dn
+from tests.support.bad_inputs import (
     BAD_INTS,
     BAD_NAMES,
     BAD_SECONDS,
@@ -21,9 +23,7 @@ from bad_inputs import (
     UNSENDABLE_VALUES,
     VALUE_PARAMETERS,
 )
-from harness import assert_error_clean, bad_input, no_sql
-
-import dashtam_nb as dn
+from tests.support.harness import assert_error_clean, bad_input, no_sql
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -96,7 +96,7 @@ async def test_bad_retries(module_db: dn.Database, retries: Any) -> None:
         raise AssertionError("must not run")
 
     with no_sql(), pytest.raises(dn.ValidationError) as info:
-        await module_db.run_transaction(work, retries=retries)
+        await module_db.arun_transaction(work, retries=retries)
     assert info.value.field == "retries"
 
 

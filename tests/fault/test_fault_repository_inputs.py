@@ -11,12 +11,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from bad_inputs import INJECTIONS
-from harness import assert_error_clean, bad_input, no_sql
 from sqlalchemy import text
 
 import dashtam_nb as dn
-from dashtam_nb import migrations
+from dashtam_nb import admin, migrations
 from dashtam_nb.entities import AuditEntry, User
 from dashtam_nb.models import AuditLogModel
 from dashtam_nb.pagination import MAX_PAGE_SIZE
@@ -26,6 +24,8 @@ from dashtam_nb.repositories import (
     TransactionRepository,
     UserRepository,
 )
+from tests.support.bad_inputs import INJECTIONS
+from tests.support.harness import assert_error_clean, bad_input, no_sql
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -87,8 +87,8 @@ def repo_db() -> Iterator[dn.Database]:
 
     dn.run(seed())
     yield db
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
 
 
 async def _snapshot(db: dn.Database) -> tuple[Any, ...]:
@@ -184,10 +184,19 @@ async def test_injection_in_email_lookup_finds_nothing(
     ],
 )
 async def test_audit_rows_cannot_change_in_sql(repo_db: dn.Database, sql: str) -> None:
-    bad_input()
+    bad_input(2)
     before = await _snapshot(repo_db)
-    with pytest.raises(dn.ImmutableRecordError) as info:
+    # The app role has no such privilege; the owner meets the trigger.
+    with pytest.raises(dn.PermissionDeniedError) as refused:
         await repo_db.aexecute(sql)
+    assert_error_clean(refused.value)
+    owner = admin.owner_database(repo_db)
+    try:
+        with pytest.raises(dn.ImmutableRecordError) as info:
+            await owner.aexecute(sql)
+    finally:
+        if owner is not repo_db:
+            await owner.close()
     assert_error_clean(info.value)
     assert await _snapshot(repo_db) == before
 

@@ -18,7 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import dashtam_nb as dn
-from dashtam_nb import migrations
+from dashtam_nb import admin, migrations
 
 
 async def _engine_of(db: dn.Database) -> AsyncEngine:
@@ -26,7 +26,9 @@ async def _engine_of(db: dn.Database) -> AsyncEngine:
 
 
 async def _empty_tables(db: dn.Database) -> None:
-    async with db.engine.begin() as conn:
+    # Triggers and TRUNCATE belong to the tables' owner, not the app role.
+    owner = admin.owner_database(db)
+    async with owner.engine.begin() as conn:
         names = list(
             (
                 await conn.execute(
@@ -56,8 +58,8 @@ def migrated_db(server_url: object) -> Iterator[dn.Database]:
     dn.set_database(None)
     migrations.upgrade("head", db=db)
     yield db
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
-from frame_checks import assert_identical
 from sqlalchemy import (
     ARRAY,
     Column,
@@ -26,9 +25,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 import dashtam_nb as dn
-from dashtam_nb import columnar, sample_data
-from dashtam_nb.bulk import load_frame
+from dashtam_nb import sample_data
+from dashtam_nb.io import fetch as columnar
+from dashtam_nb.io.load import aload_frame
 from dashtam_nb.models import AccountModel, AuditLogModel, TransactionModel
+from tests.support.frame_checks import assert_identical
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def new_rows(n: int = 5) -> pd.DataFrame:
 def load(db: dn.Database, df: pd.DataFrame, model: Any = T, **options: Any) -> int:
     async def work() -> int:
         async with db.get_session() as session:
-            return await load_frame(session, df, model, **options)
+            return await aload_frame(session, df, model, **options)
 
     return dn.run(work())
 
@@ -69,7 +70,7 @@ def read_back(db: dn.Database, ids: list[str]) -> pd.DataFrame:
     async def work() -> pd.DataFrame:
         async with db.get_session() as session:
             stmt = select(T).where(T.id.in_([uuid.UUID(i) for i in ids])).order_by(T.id)
-            return await columnar.fetch_frame(session, stmt, include_deleted=True)
+            return await columnar.afetch_frame(session, stmt, include_deleted=True)
 
     return dn.run(work())
 
@@ -101,8 +102,9 @@ def test_missing_columns_get_their_defaults(seeded: dn.Database) -> None:
 
 def test_numpy_and_object_columns_are_converted(seeded: dn.Database) -> None:
     df = new_rows()[["id", "account_id", "amount", "category", "posted_at"]]
+    ids: list[Any] = [uuid.uuid4() for _ in range(5)]  # UUID objects
     df = df.assign(
-        id=[uuid.uuid4() for _ in range(5)],  # UUID objects
+        id=ids,
         amount=[-1.5, 2.25, -3.0, 4.1, -5.99],  # float64 with <= 2 decimals
         posted_at=pd.to_datetime(["2025-01-01T00:00:00.000001Z"] * 5),  # numpy ns
     )
@@ -120,7 +122,8 @@ def test_upsert_inserts_new_and_updates_existing_rows(seeded: dn.Database) -> No
     assert load(seeded, merged, mode="upsert") == 5
     back = read_back(seeded, list(merged["id"])).set_index("id")
     for row in merged.itertuples():
-        assert back.loc[row.id, "amount"] == row.amount
+        amount: Any = back.at[row.id, "amount"]
+        assert amount == row.amount
     updated = back.loc[list(existing["id"])]
     assert (updated["updated_at"] > updated["created_at"]).all()
     assert seeded.scalar("SELECT count(*) FROM transactions") == 1_502
@@ -131,7 +134,7 @@ def test_failure_later_in_the_transaction_rolls_the_load_back(
 ) -> None:
     async def work() -> None:
         async with seeded.get_session() as session:
-            await load_frame(session, new_rows(), T)
+            await aload_frame(session, new_rows(), T)
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -147,7 +150,8 @@ def test_server_errors_name_the_offending_row_and_roll_back_everything(
     bad_check = new_rows()
     bad_check.loc["r2", "currency"] = "usd"
     duplicate = new_rows()
-    duplicate.loc["r4", "id"] = duplicate.loc["r1", "id"]
+    taken: Any = duplicate.at["r1", "id"]
+    duplicate.at["r4", "id"] = taken
     cases = [
         (bad_fk, dn.IntegrityViolationError, "r3"),
         (bad_check, dn.IntegrityViolationError, "r2"),
@@ -160,7 +164,7 @@ def test_server_errors_name_the_offending_row_and_roll_back_everything(
                 session.add(
                     AuditLogModel(action="import.started", resource_type="import")
                 )
-                await load_frame(session, df, T)
+                await aload_frame(session, df, T)
 
         with pytest.raises(error, match=f"frame row '{row}'") as info:
             dn.run(work())
@@ -215,7 +219,8 @@ def test_bad_columns_are_refused_naming_them(
     with pytest.raises(dn.ValidationError, match=r"key columns.*id"):
         load(seeded, new_rows().drop(columns=["id"]), mode="upsert")
     twice = new_rows(3)
-    twice.loc["r2", "id"] = twice.loc["r0", "id"]
+    taken: Any = twice.at["r0", "id"]
+    twice.at["r2", "id"] = taken
     with pytest.raises(dn.ValidationError, match="repeats in row 'r2'"):
         load(seeded, twice, mode="upsert")
     with pytest.raises(dn.ValidationError, match="mode"):
@@ -268,7 +273,7 @@ def test_types_without_a_vectorised_encoder_fall_back_to_psycopg(
                     "span interval, doc jsonb, ident uuid) ON COMMIT DROP"
                 )
             )
-            assert await load_frame(session, df, odd) == 2
+            assert await aload_frame(session, df, odd) == 2
             rows = await session.execute(select(odd).order_by(odd.c.id))
             return [tuple(r) for r in rows]
 

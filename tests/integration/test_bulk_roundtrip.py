@@ -63,7 +63,7 @@ moments = st.datetimes(
     min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)
 ).map(lambda d: d.replace(tzinfo=UTC))
 texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     max_size=40,
 )
 row = st.tuples(
@@ -88,14 +88,14 @@ def rt_db() -> Any:
 
     dn.run(create())
     yield db
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
 
 
 def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """Object columns, so pandas never turns ints-with-None into floats."""
     columns = [c.name for c in RT.columns][1:]
-    data = {"k": list(range(len(rows)))}
+    data: dict[str, Any] = {"k": list(range(len(rows)))}
     data.update(
         {
             name: pd.Series([r[i] for r in rows], dtype=object)
@@ -116,7 +116,7 @@ def test_binary_copy_round_trips_every_value(
 ) -> None:
     async def work() -> list[tuple[Any, ...]]:
         async with rt_db.transaction() as session:
-            written = await dn.load_frame(session, _frame(rows), RT)
+            written = await dn.aload_frame(session, _frame(rows), RT)
             assert written == len(rows)
             back = (await session.execute(select(RT).order_by(RT.c.k))).all()
             await session.rollback()  # leave the table empty for the next example

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from sqlalchemy import text
 
 import dashtam_nb as dn
 from dashtam_nb.models import UserModel
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 pytestmark = pytest.mark.integration
 
@@ -92,8 +98,8 @@ def test_sync_calls_from_worker_threads_under_contention(server_url: object) -> 
         t.join()
     assert not errors
     assert sorted(results) == list(range(6))
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
 
 
 async def test_gather_under_contention_then_sync_inside_loop(
@@ -147,13 +153,13 @@ async def test_run_transaction_retries_then_raises_conflict(
         raise dn.ConflictError("serialization failure")
 
     with pytest.raises(dn.ConflictError):
-        await fresh_db.run_transaction(work, retries=2)  # type: ignore[arg-type]
+        await fresh_db.arun_transaction(work, retries=2)
     assert calls == 3
 
 
 def test_get_db_session_is_an_async_generator(fresh_db: dn.Database) -> None:
     async def use() -> int:
-        agen = dn.get_db_session()
+        agen = cast("AsyncGenerator[AsyncSession, None]", dn.get_db_session())
         session = await agen.__anext__()
         value = (await session.execute(text("SELECT 5"))).scalar_one()
         await agen.aclose()
@@ -195,6 +201,7 @@ async def test_savepoint_at_top_level_runs_on_owner_loop(fresh_db: dn.Database) 
 
     async with fresh_db.get_session() as session:
         engine = session.bind
+        assert engine is not None
         event.listen(engine.sync_engine, "before_cursor_execute", record)
         try:
             await session.execute(text("INSERT INTO items VALUES (1, 'kept')"))
@@ -214,5 +221,5 @@ def test_connect_without_making_it_the_default(fresh_db: dn.Database) -> None:
     side = dn.connect(name, fresh=True, default=False)
     assert dn.get_database() is fresh_db
     assert side.scalar("SELECT current_database()") == name
-    side.close_sync()
-    dn.database.drop_database(name)
+    dn.run(side.close())
+    dn.drop_database(name)

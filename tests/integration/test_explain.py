@@ -64,8 +64,8 @@ def big_db(server_url: object) -> Iterator[dn.Database]:
     migrations.upgrade("head", db=db)
     dn.run(_load(db))
     yield db
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
     dn.set_database(None)
 
 

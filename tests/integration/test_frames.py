@@ -37,6 +37,7 @@ USER = {
     "updated_at": TS,
     "is_deleted": BOOL,
     "deleted_at": TS,
+    "version": INT,
 }
 ACCOUNT = {
     "id": STR,
@@ -48,6 +49,9 @@ ACCOUNT = {
     "balance": MONEY,
     "created_at": TS,
     "updated_at": TS,
+    "is_deleted": BOOL,
+    "deleted_at": TS,
+    "version": INT,
 }
 TRANSACTION = {
     "id": STR,
@@ -61,6 +65,7 @@ TRANSACTION = {
     "updated_at": TS,
     "is_deleted": BOOL,
     "deleted_at": TS,
+    "version": INT,
 }
 AUDIT = {
     "id": STR,
@@ -278,7 +283,12 @@ def test_stable_drops_volatile_columns_for_display(schema_db) -> None:
             return await UserRepository(s).find_all_frame()
 
     frame = dn.run(read())
-    assert list(frames.stable(frame).columns) == ["email", "is_active", "is_deleted"]
+    assert list(frames.stable(frame).columns) == [
+        "email",
+        "is_active",
+        "is_deleted",
+        "version",
+    ]
 
 
 async def test_large_repository_frame_takes_the_columnar_path_with_same_result(
@@ -286,7 +296,8 @@ async def test_large_repository_frame_takes_the_columnar_path_with_same_result(
 ) -> None:
     """Above the fast-path threshold a *_frame read goes through ADBC on the
     session's snapshot; it must equal the row path, deleted rows hidden."""
-    from dashtam_nb import columnar
+    from dashtam_nb.io import adbc
+    from dashtam_nb.io import fetch as columnar
 
     await schema_db.aexecute(
         "INSERT INTO users (id, email, password_hash, is_deleted, deleted_at) "
@@ -295,24 +306,24 @@ async def test_large_repository_frame_takes_the_columnar_path_with_same_result(
     )
     await schema_db.aexecute("ANALYZE users")
     reads: list[bool] = []
-    original = columnar.adbc_pool.read
+    original = adbc.read
 
     async def spy(*args: object, **kwargs: object) -> object:
         reads.append(True)
         return await original(*args, **kwargs)  # type: ignore[arg-type]
 
-    columnar.adbc_pool.read = spy  # type: ignore[assignment]
+    adbc.read = spy
     try:
         async with schema_db.get_session() as session:
             repo = UserRepository(session)
             fast = await repo.find_all_frame()
-            slow = await columnar.fetch_frame(
+            slow = await columnar.afetch_frame(
                 session,
                 repo._columns()[1].order_by(UserModel.created_at, UserModel.id),
                 fast=False,
             )
     finally:
-        columnar.adbc_pool.read = original  # type: ignore[assignment]
+        adbc.read = original
     assert reads, "the columnar path was not used"
     assert len(fast) == 2700
     assert not fast["is_deleted"].any()

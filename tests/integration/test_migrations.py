@@ -14,12 +14,12 @@ import pytest
 from alembic.script import ScriptDirectory
 
 import dashtam_nb as dn
-from dashtam_nb import migrations
-from dashtam_nb.revisions import HISTORY_COLUMNS
+from dashtam_nb import admin, migrations
+from dashtam_nb.migrations.revisions import HISTORY_COLUMNS
 
 pytestmark = [pytest.mark.integration, pytest.mark.migration]
 
-ROOT = Path(migrations.__file__).resolve().parent.parent
+ROOT = migrations.PROJECT_DIR
 SCRIPTS = ScriptDirectory.from_config(migrations.alembic_config())
 # base -> head
 REVISIONS = [s.revision for s in SCRIPTS.walk_revisions("base", "heads")][::-1]
@@ -61,6 +61,9 @@ SELECT 'type', t.typname, t.typtype::text FROM pg_type t
 WHERE t.typnamespace = 'public'::regnamespace AND t.typtype NOT IN ('c', 'b')
 UNION ALL
 SELECT 'extension', extname, extversion FROM pg_extension WHERE extname <> 'plpgsql'
+UNION ALL
+SELECT 'privileges', r.relname, coalesce(c.relacl::text, '')
+FROM rel r JOIN pg_class c ON c.oid = r.oid
 """
 
 
@@ -96,7 +99,13 @@ def test_upgrade_base_to_head_then_models_match(fresh_db: dn.Database) -> None:
 
 def test_check_names_the_drift(fresh_db: dn.Database) -> None:
     migrations.upgrade(db=fresh_db)
-    fresh_db.execute("ALTER TABLE users DROP COLUMN is_active")
+    # Only the tables' owner may alter them (sessions are the app role).
+    owner = admin.owner_database(fresh_db)
+    try:
+        owner.execute("ALTER TABLE users DROP COLUMN is_active")
+    finally:
+        if owner is not fresh_db:
+            dn.run(owner.close())
     with pytest.raises(dn.MigrationError, match=r"add_column users\.is_active"):
         migrations.check(db=fresh_db)
 

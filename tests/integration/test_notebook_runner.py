@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dashtam_nb.notebooks import run_all
+from dashtam_nb.notebook_runner import run_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.kernel]
 
@@ -40,6 +40,17 @@ def test_summary_status_and_html_copies(
     assert bad.read_bytes() == before  # never written back
     assert "42" in (html / "01_good.html").read_text()
     assert (html / "02_bad.html").exists()
+    assert "<title>01_good</title>" in (html / "01_good.html").read_text()
+
+
+def test_an_html_copy_is_titled_by_the_notebooks_heading(tmp_path: Path) -> None:
+    path = _notebook(tmp_path / "03_titled.ipynb", "1 + 1")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("Intro\n\n# 03 · A & B\n\ntext"))
+    nbformat.write(nb, path)
+    assert run_all([str(path)], html_dir=tmp_path / "html") is True
+    page = (tmp_path / "html" / "03_titled.html").read_text()
+    assert "<title>03 · A &amp; B</title>" in page
 
 
 def test_all_good_returns_true(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def test_asyncio_run_twice_with_pool_contention(fresh_db: dn.Database) -> None:
     assert db.scalar("SELECT 9") == 9
     assert asyncio.run(main(10)) == (list(range(10, 16)), 7, 8)
     assert db.pool_status()["checked_out"] == 0
-    db.close_sync()
+    dn.run(db.close())
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +139,8 @@ def shared_db(server_url: object) -> Iterator[dn.Database]:
     name = f"t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
     db = dn.connect(name, fresh=True, pool_size=1, max_overflow=0)
     yield db
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
     dn.set_database(None)
 
 

@@ -22,7 +22,12 @@ from sqlalchemy import func, select, text, true
 import dashtam_nb as dn
 from dashtam_nb import frames, softdelete
 from dashtam_nb.entities import User
-from dashtam_nb.models import AccountModel, TransactionModel, UserModel
+from dashtam_nb.models import (
+    AccountModel,
+    AuditLogModel,
+    TransactionModel,
+    UserModel,
+)
 from dashtam_nb.pagination import keyset_page, offset_page
 from dashtam_nb.repositories import UserRepository
 
@@ -66,10 +71,10 @@ def deleted_at(db: dn.Database, uid: Any) -> Any:
     return db.scalar("SELECT deleted_at FROM users WHERE id = :i", {"i": uid})
 
 
-# -- soft_delete: one conditional UPDATE, server clock, exactly one winner ---------
+# -- soft_delete: conditional UPDATEs, server clock, exactly one winner -------------
 
 
-def test_soft_delete_is_one_conditional_update_on_the_server_clock(
+def test_soft_delete_is_one_conditional_update_per_table_on_the_server_clock(
     schema_db, sql_log
 ) -> None:
     uid = add_user(schema_db, "ann@example.com")
@@ -77,9 +82,12 @@ def test_soft_delete_is_one_conditional_update_on_the_server_clock(
     start = len(sql_log)
     assert soft_delete(schema_db, uid) is True
     sent = [s for s in sql_log[start:] if s.lstrip().upper().startswith("UPDATE")]
-    assert len(sent) == 1
-    assert "is_deleted = false" in sent[0]
+    # The user, then its accounts, then their transactions (the cascade).
+    assert [s.split()[1] for s in sent] == ["users", "accounts", "transactions"]
+    assert all("is_deleted = false" in s for s in sent)
+    assert "statement_timestamp()" in sent[0]
     assert "RETURNING" in sent[0]
+    assert "version=(users.version + " in sent[0]  # a copy read before is stale
     after = schema_db.scalar("SELECT clock_timestamp()")
     stamp = deleted_at(schema_db, uid)
     assert stamp is not None
@@ -370,7 +378,7 @@ def test_soft_delete_where_refuses_no_or_non_sql_criteria(
 
 def test_bad_model_or_id_is_refused_before_sql(schema_db) -> None:
     with pytest.raises(dn.ValidationError) as info:
-        in_session(schema_db, lambda s: softdelete.soft_delete(s, AccountModel, "x"))
+        in_session(schema_db, lambda s: softdelete.soft_delete(s, AuditLogModel, "x"))
     assert info.value.field == "model"
     with pytest.raises(dn.InvalidIdError):
         in_session(schema_db, lambda s: softdelete.soft_delete(s, UserModel, 42))

@@ -115,6 +115,10 @@ class Kernel:
             reply = replies[msg_id]
             reply.status = msg["content"]["status"]
             reply.execution_count = msg["content"].get("execution_count")
+            # A UsageError sends no iopub error; its name is only in the reply.
+            if reply.ename is None and "ename" in msg["content"]:
+                reply.ename = msg["content"]["ename"]
+                reply.evalue = msg["content"].get("evalue")
             reply.replied_at = time.monotonic()
             replied.add(msg_id)
 
@@ -160,19 +164,25 @@ def kernel(db_name: str, tmp_path: Path) -> Iterator[Kernel]:
     this test process already uses. It depends on ``db_name`` so that it is
     shut down before the database is dropped.
     """
-    log = tmp_path / "kernel-stderr.log"
+    kernel = start_kernel(tmp_path, dict(os.environ))
+    try:
+        yield kernel
+    finally:
+        kernel.kc.stop_channels()
+        kernel.km.shutdown_kernel(now=False)
+
+
+def start_kernel(where: Path, env: dict[str, str]) -> Kernel:
+    """A python3 kernel in ``where`` with ``env``; its stderr goes to a log there."""
+    log = where / "kernel-stderr.log"
     with log.open("w") as err:
         km, kc = start_new_kernel(
             startup_timeout=STARTUP_TIMEOUT,
             kernel_name="python3",
-            cwd=str(tmp_path),
-            env=dict(os.environ),
+            cwd=str(where),
+            env=env,
             stderr=err,
             # ipykernel 7.4 warns about unencrypted local TCP at start-up.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
-        try:
-            yield Kernel(km, kc, log)
-        finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=False)
+    return Kernel(km, kc, log)

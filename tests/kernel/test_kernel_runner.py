@@ -13,12 +13,12 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from harness import poll
 
 import dashtam_nb as dn
+from tests.support.harness import poll
 
 if TYPE_CHECKING:
-    from conftest import Kernel
+    from tests.kernel.conftest import Kernel
 
 pytestmark = [pytest.mark.kernel, pytest.mark.integration]
 
@@ -128,7 +128,7 @@ def test_interrupt_cancels_the_query_on_the_server(
     reply = kernel.collect([msg_id], timeout=10)[0]
 
     assert reply.status == "error", reply.describe()
-    assert reply.ename in {"KeyboardInterrupt", "CancelledError"}, reply.describe()
+    assert reply.ename == "QueryCancelledError", reply.describe()
     assert reply.replied_at is not None
     assert reply.replied_at - interrupted_at < 3.0, "the cell ignored the interrupt"
     poll(lambda: _running_long_queries(probe, db_name) == 0, timeout=2)

@@ -4,11 +4,11 @@ password: no canary in its errors (locals included), logs or results."""
 from __future__ import annotations
 
 import pytest
-from harness import assert_error_clean, assert_no_secret
 from sqlalchemy import column, func, select, table, text
 
 import dashtam_nb as dn
-from dashtam_nb import columnar
+from dashtam_nb.io import fetch as columnar
+from tests.support.harness import assert_error_clean, assert_no_secret
 
 pytestmark = pytest.mark.security
 
@@ -24,7 +24,7 @@ async def _fill(db: dn.Database) -> None:
 async def test_fast_read_as_password_role_leaks_nothing(fdb: dn.Database) -> None:
     await _fill(fdb)
     async with fdb.get_session() as session:
-        arrow = await columnar.fetch_arrow(session, select(ROWS.c.n), fast=True)
+        arrow = await columnar.afetch_arrow(session, select(ROWS.c.n), fast=True)
     assert arrow.num_rows == 5000
     assert_no_secret(repr(arrow.schema), str(arrow.schema.metadata))
 
@@ -35,7 +35,7 @@ async def test_fast_read_error_leaks_nothing(fdb: dn.Database) -> None:
     with pytest.raises(dn.DashtamError) as info:
         async with fdb.get_session() as session:
             await session.execute(text("SELECT 1"))
-            await columnar.fetch_frame(session, failing, fast=True)
+            await columnar.afetch_frame(session, failing, fast=True)
     assert "division by zero" in str(info.value)
     assert_error_clean(info.value)
 
@@ -46,6 +46,6 @@ async def test_fast_read_timeout_leaks_nothing(fdb: dn.Database) -> None:
     stmt = select(ROWS.c.n).where(func.pg_sleep(0.01) != None)  # noqa: E711
     with pytest.raises(dn.QueryTimeoutError) as info:
         async with slow.get_session() as session:
-            await columnar.fetch_frame(session, stmt, fast=True)
+            await columnar.afetch_frame(session, stmt, fast=True)
     assert_error_clean(info.value)
     await slow.close()

@@ -18,15 +18,15 @@ from urllib.parse import quote
 
 import nbformat
 import pytest
-from harness import CANARY, assert_no_secret, bad_input, survived
 from nbclient import NotebookClient
+
+from tests.support.harness import CANARY, assert_no_secret, bad_input, survived
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pgfault import FaultServer
-
     import dashtam_nb as dn
+    from tests.support.pgfault import FaultServer
 
 pytestmark = [pytest.mark.security, pytest.mark.kernel]
 

@@ -15,18 +15,23 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
-from harness import CANARY, assert_error_clean, assert_no_secret, scan_logs
 from IPython.core.formatters import DisplayFormatter
 from sqlalchemy import text
 
 import dashtam_nb as dn
 from dashtam_nb import config, server
 from dashtam_nb.session import HoppingSession
+from tests.support.harness import (
+    CANARY,
+    assert_error_clean,
+    assert_no_secret,
+    scan_logs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pgfault import FaultServer
+    from tests.support.pgfault import FaultServer
 
 pytestmark = pytest.mark.security
 
@@ -111,7 +116,7 @@ def test_errors_pickle_and_render_without_the_password(pg: FaultServer) -> None:
     blob = pickle.dumps(err)
     assert_no_secret(blob.decode("latin-1"), where="in a pickled ConnectError")
     assert type(pickle.loads(blob)) is dn.ConnectError
-    db.close_sync()
+    dn.run(db.close())
 
 
 def test_frame_attrs_and_exports(fdb: dn.Database) -> None:
@@ -147,8 +152,8 @@ def test_debug_logs_of_a_full_session_with_echo(
         bad = dn.Database(fdb.url.set(username="app_other"), echo=True)
         with pytest.raises(dn.ConnectError):
             bad.scalar("SELECT 1")
-        bad.close_sync()
-    db.close_sync()
+        dn.run(bad.close())
+    dn.run(db.close())
     assert any("INSERT INTO secrets" in line for line in logs.lines)  # echo was on
     assert any("hide_parameters" in line for line in logs.lines)
     assert_no_secret(*(str(w.message) for w in caught), where="in warnings")

@@ -25,7 +25,7 @@ from dashtam_nb.models import (
     UserModel,
 )
 
-PG = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+PG = PGDialect_psycopg()
 TABLES = Base.metadata.tables
 PREFIXES = ("ix_", "uq_", "ck_", "fk_", "pk_")
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -118,11 +118,13 @@ def test_all_tables_compile_for_postgresql() -> None:
 
 
 def test_soft_delete_columns_only_where_intended() -> None:
-    assert issubclass(UserModel, SoftDeleteMixin)
-    assert issubclass(TransactionModel, SoftDeleteMixin)
-    assert not issubclass(AccountModel, SoftDeleteMixin)
+    # Accounts too: a user's soft delete cascades to them (softdelete.cascade).
+    for model in (UserModel, AccountModel, TransactionModel):
+        assert issubclass(model, SoftDeleteMixin)
+        assert {"is_deleted", "deleted_at", "version"} <= set(model.__table__.c.keys())
+    assert not issubclass(AuditLogModel, SoftDeleteMixin)
     assert "updated_at" not in TABLES["audit_logs"].c
-    assert "is_deleted" not in TABLES["accounts"].c
+    assert "version" not in TABLES["audit_logs"].c
 
 
 def test_server_values_come_back_without_a_lazy_load() -> None:

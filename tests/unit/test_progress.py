@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from dashtam_nb import progress
@@ -15,7 +17,7 @@ def interactive(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in ("CI", "NBVAL", "PYTEST_CURRENT_TEST"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
 
 
 def test_large_totals_show_a_bar_in_a_terminal(
@@ -49,5 +51,5 @@ def test_ci_and_nbval_silence_every_bar(
 def test_pipes_stay_silent(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("CI", "NBVAL", "PYTEST_CURRENT_TEST"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert not progress.would_show(None, total=10_000_000)

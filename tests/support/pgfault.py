@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 import psycopg
-from harness import CANARY, LOOPBACK, free_port, poll
 from psycopg import sql
 from sqlalchemy import URL
 
 from dashtam_nb import server as dn_server
+from tests.support.harness import CANARY, LOOPBACK, free_port, poll
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,7 +38,7 @@ APP_ROLE = "app"
 OTHER_ROLE = "app_other"  # has another password: the canary is wrong for it
 
 _HBA = """\
-# written by tests/pgfault.py: admin is trusted, everyone else needs a password
+# written by tests/support/pgfault.py: admin is trusted, everyone else needs a password
 local   all  postgres                  trust
 local   all  all                       scram-sha-256
 host    all  postgres  127.0.0.1/32    trust

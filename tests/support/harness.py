@@ -3,8 +3,8 @@
 `assert_no_secret` is the "S check" of shared/notes/fault-plan.md: the canary
 password, its URL-encoded forms and every 5+ character fragment between its
 reserved characters must appear nowhere. `TALLY` counts what the suite tried
-and feeds the summary line printed by `pytest_terminal_summary` (imported by
-tests/fault/conftest.py and tests/security/conftest.py; printed once).
+and feeds the summary line printed by the `pytest_terminal_summary` hook of
+`tests.support.fix_fault`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-    import pytest
 
 CANARY = "Zq9Kanary@Wx7Plm%Bq4Nd/Rt5Vy Hj8Ts"
 LOOPBACK = "127.0.0.1"
@@ -133,7 +131,7 @@ def _with_locals(err: BaseException) -> str:
     return "".join(shown.format())
 
 
-_TESTS_DIR = str(Path(__file__).parent) + os.sep
+_TESTS_DIR = str(Path(__file__).parent.parent) + os.sep
 
 
 def assert_error_clean(err: BaseException) -> None:
@@ -236,22 +234,3 @@ def scan_logs() -> Iterator[LogScan]:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
     assert_no_secret("\n".join(handler.lines), where="in DEBUG logs")
-
-
-# ---- pytest hooks, imported by the fault and security conftest files ----
-
-
-def pytest_warning_recorded(warning_message: Any) -> None:
-    """Warnings are user-visible output too: S check over each message."""
-    assert_no_secret(str(warning_message.message), where="in a warning")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the counts line once, whichever conftest imported this hook."""
-    if TALLY.printed or not (
-        TALLY.bad_inputs or TALLY.faults_survived or TALLY.secret_scans
-    ):
-        return
-    TALLY.printed = True
-    terminalreporter.write_sep("=", "dashtam fault/security summary")
-    terminalreporter.write_line(TALLY.line())

@@ -1,0 +1,1 @@
+"""dn.dask on a real distributed.LocalCluster against real PostgreSQL."""

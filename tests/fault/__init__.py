@@ -1,0 +1,1 @@
+"""The fault suite: a dedicated server the tests kill, crash and restart."""

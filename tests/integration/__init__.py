@@ -1,0 +1,1 @@
+"""Against a real PostgreSQL (embedded unless DATABASE_URL is set)."""

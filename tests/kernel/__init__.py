@@ -1,0 +1,1 @@
+"""A real Jupyter kernel driven through jupyter_client."""

@@ -1,0 +1,1 @@
+"""Notebook hygiene: the committed notebooks, read as files."""

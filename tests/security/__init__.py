@@ -1,0 +1,1 @@
+"""The security suite: every output scanned for the canary password."""
