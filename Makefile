@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 sort-reverse = $(shell ls notebooks/*.ipynb | sort -r)
 
-.PHONY: setup run lab test test-external lint typecheck test-py test-notebooks nb-clean nb-refresh \
-        bench migrate-create migrate-up migrate-down migrate-history migrate-current \
+.PHONY: setup install nb-filter run lab test test-external lint typecheck test-py test-notebooks nb-clean nb-refresh \
+        bench test-core test-faults migrate-create migrate-up migrate-down migrate-history migrate-current migrate-stamp \
         db-start db-stop db-status
 
 $(STAMP): pyproject.toml
@@ -18,72 +18,142 @@ $(STAMP): pyproject.toml
 	@# Build matplotlib's font cache now: its one-time notice on stderr would
 	@# break strict nbval on a fresh machine.
 	$(BIN)/python -c "import matplotlib.font_manager"
+	@# The notebooks' kernel is this venv's interpreter, by absolute path, so
+	@# Lab never starts a kernel without the package (same name and title as
+	@# the notebooks' saved kernelspec, so saving changes nothing).
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)" >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-setup: $(STAMP)
+## Notebooks are committed as nbstripout cleans them: outputs and counts kept,
+## the metadata an editor writes on save dropped (nbstripout's own list plus these;
+## the same list as dashtam_nb.save_hook.VOLATILE, which Lab's saves apply).
+NB_VOLATILE := metadata.language_info.version metadata.vscode metadata.toc metadata.varInspector \
+  metadata.celltoolbar metadata.interpreter metadata.colab cell.metadata.jupyter cell.metadata.trusted \
+  cell.metadata.editable cell.metadata.deletable cell.metadata.pycharm cell.metadata.vscode
+NB_STRIP = "$(abspath $(BIN))/python" -m nbstripout --keep-output --keep-count
+NB_REPO ?= $(CURDIR)
+
+install: $(STAMP) nb-filter
+
+## Ready to work interactively: the venv, the git filter, the embedded server
+## kept running (dashtam-nb db stop stops it) with its working database migrated
+## to head, then the doctor's report. With DATABASE_URL set, only the report.
+## make run/test need only install: their server starts on first use and stops
+## with the last process.
+setup: install
+	$(if $(DATABASE_URL),,$(BIN)/dashtam-nb db start && $(BIN)/dashtam-nb migrate up)
+	$(BIN)/dashtam-nb doctor
+
+## The git filter: `git add`/`git diff` see a notebook as it will be committed,
+## so opening and saving one in Lab leaves no diff (.gitattributes names it).
+## Not nbstripout --install: that filter would strip every output.
+nb-filter:
+	@if git -C "$(NB_REPO)" rev-parse --git-dir >/dev/null 2>&1; then \
+	  git -C "$(NB_REPO)" config filter.nbstripout.clean '$(NB_STRIP)' && \
+	  git -C "$(NB_REPO)" config filter.nbstripout.smudge cat && \
+	  git -C "$(NB_REPO)" config filter.nbstripout.extrakeys '$(NB_VOLATILE)' && \
+	  git -C "$(NB_REPO)" config diff.ipynb.textconv '$(NB_STRIP) --textconv'; \
+	fi
 
 ## The main job: every notebook, headless, on the embedded database.
-run: setup
+run: install
 	$(BIN)/dashtam-nb notebooks
 
-lab: setup
-	$(BIN)/jupyter lab notebooks/
+## JupyterLab on the notebooks, on this machine only; stop it with Ctrl-C (twice) in this terminal.
+LAB_PORT ?= 8888
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_CMD = $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+  --ServerApp.root_dir=notebooks --ContentsManager.pre_save_hook=dashtam_nb.save_hook.clean $(LAB_ROOT)
+lab: install
+	$(LAB_CMD)
 
 ## The whole test suite: lint, types, notebook hygiene, tests, notebooks (strict nbval).
-test: setup lint typecheck
-	$(BIN)/python -m nbstripout --keep-output --keep-count --verify notebooks/*.ipynb
-	$(BIN)/python -m pytest tests
+## Four streams at once: the suite mostly waits (on servers, kernels, locks, a
+## browser), not computes, so on 2 cores they overlap. Each stream's output is printed whole.
+test: install lint typecheck
+	$(MAKE) --no-print-directory -j4 --output-sync=target test-core test-faults test-external test-browser
+
+## Notebook hygiene (tests/notebooks) checks each notebook as git commits it.
+test-core: install
+	$(BIN)/python -m pytest tests/unit tests/notebooks tests/integration
+
+## Fault and security tests (each process its own killable server), kernels, Dask,
+## then the notebooks under strict nbval.
+test-faults: install
+	$(BIN)/python -m pytest tests/fault tests/security tests/kernel tests/dask
 	@# Reverse order on purpose: each notebook must start from its own known state.
 	NBVAL=1 $(BIN)/python -m pytest --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
-	$(MAKE) --no-print-directory test-external
+
+## The browser suite: `make lab` on a throwaway clone and the HTML pages, in Chromium.
+.PHONY: browser test-browser
+test-browser: install browser
+	$(BIN)/python -m pytest tests/browser
+
+## Chromium and its driver from the system's packages (never a browser download);
+## apt only when missing, and only root can run it.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "Chromium is missing: as root, run apt-get install -y chromium chromium-driver"; exit 1; \
+	  fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
 
 ## Integration tests again, against a second, separately started server via DATABASE_URL.
 EXTERNAL := $(CURDIR)/.dashtam/external
-test-external: setup
+test-external: install
 	DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db start
 	DATABASE_URL="$$(DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db url --show-password)" \
 	  $(BIN)/python -m pytest tests/integration -q -m integration; \
 	  status=$$?; DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db stop; exit $$status
 
-lint: setup
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: setup
+typecheck: install
 	$(BIN)/mypy
 
-nb-clean: setup
-	$(BIN)/python -m nbstripout --keep-output --keep-count --extra-keys "metadata.language_info.version" notebooks/*.ipynb
+nb-clean: install
+	$(NB_STRIP) --extra-keys "$(NB_VOLATILE)" notebooks/*.ipynb
 
-nb-refresh: setup
+nb-refresh: install
 	NBVAL=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 	$(MAKE) nb-clean
 
-bench: setup
+## Every benchmark; the front_door peers come from the bench extra.
+bench: install
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,bench]"
 	$(BIN)/python -m benchmarks
 
-migrate-create: setup
+migrate-create: install
 	@test -n "$(NAME)" || (echo 'usage: make migrate-create NAME="add_x"'; exit 2)
 	$(BIN)/dashtam-nb migrate create "$(NAME)"
 
-migrate-up: setup
+migrate-up: install
 	$(BIN)/dashtam-nb migrate up
 
-migrate-down: setup
+migrate-down: install
 	$(BIN)/dashtam-nb migrate down
 
-migrate-history: setup
+migrate-history: install
 	$(BIN)/dashtam-nb migrate history
 
-migrate-current: setup
+migrate-current: install
 	$(BIN)/dashtam-nb migrate current
 
-db-start: setup
+## Record a revision without running it, e.g. make migrate-stamp REV=head (PURGE=1: drop the recorded one first).
+migrate-stamp: install
+	@test -n "$(REV)" || (echo 'usage: make migrate-stamp REV=head [PURGE=1]'; exit 2)
+	$(BIN)/dashtam-nb migrate stamp "$(REV)"$(if $(PURGE), --purge)
+
+db-start: install
 	$(BIN)/dashtam-nb db start
 
-db-stop: setup
+db-stop: install
 	$(BIN)/dashtam-nb db stop
 
-db-status: setup
+db-status: install
 	$(BIN)/dashtam-nb db status

@@ -13,7 +13,18 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+# Importing a bench module registers its cases in `CASES`.
+from benchmarks import (  # noqa: F401
+    bench_frames,
+    bench_front_door,
+    bench_pagination,
+    bench_runner,
+    bench_scale_out,
+    bench_seed,
+    bench_write,
+)
 from benchmarks.registry import CASES, Measurement
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -33,7 +44,10 @@ def _table(case: str, rows: list[Measurement]) -> str:
             best[g] = min(best.get(g, m.seconds), m.seconds)
     lines = [f"\n== {case}", f"{'method':<48} {'median':>12} {'ratio':>8}  note"]
     for m in rows:
-        ratio = m.seconds / best[_group(m.method)] if m.seconds > 0 else float("nan")
+        if m.seconds <= 0:  # a method that could not run: its note says why
+            lines.append(f"{m.method:<48} {'n/a':>12} {'':>8}  {m.note}")
+            continue
+        ratio = m.seconds / best[_group(m.method)]
         lines.append(f"{m.method:<48} {m.human():>12} {ratio:>7.2f}x  {m.note}")
     return "\n".join(lines)
 
@@ -56,9 +70,29 @@ def main(argv: list[str] | None = None) -> int:
         print(_table(name, rows), flush=True)
         report["cases"][name] = [m.as_dict() for m in rows]  # type: ignore[index]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {RESULTS / 'latest.json'}")
+    path = RESULTS / "latest.json"
+    path.write_text(json.dumps(_merged(path, report), indent=2))
+    print(f"\nwrote {path}")
     return 0
+
+
+def _merged(path: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """This run's cases over the file's: a run of one case keeps the others.
+
+    ``case_started`` says when each case last ran.
+    """
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    if not isinstance(old, dict):
+        old = {}
+    cases = dict(old.get("cases") or {})
+    started = dict.fromkeys(cases, old.get("started"))
+    started.update(old.get("case_started") or {})
+    cases.update(report["cases"])
+    started.update(dict.fromkeys(report["cases"], report["started"]))
+    return {**report, "cases": cases, "case_started": started}
 
 
 if __name__ == "__main__":

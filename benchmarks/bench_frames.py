@@ -31,9 +31,10 @@ from benchmarks.frames_data import (
     uri,
 )
 from benchmarks.registry import Measurement, case
-from dashtam_nb import columnar, frames, sample_data
-from dashtam_nb.bulk import load_frame
+from dashtam_nb import frames, sample_data
 from dashtam_nb.entities import Transaction
+from dashtam_nb.io import fetch as columnar
+from dashtam_nb.io.load import aload_frame
 from dashtam_nb.models import TransactionModel as T
 from dashtam_nb.softdelete import LIVE_ROWS
 
@@ -85,12 +86,12 @@ def load(quick: bool = False) -> list[Measurement]:
             ("ADBC -> pandas (.to_pandas())", lambda f=adbc_arrow: f().to_pandas()),
             (
                 "ours: columnar.fetch_frame",
-                lambda s=stmt: in_session(db, lambda ss: columnar.fetch_frame(ss, s)),
+                lambda s=stmt: in_session(db, lambda ss: columnar.afetch_frame(ss, s)),
             ),
             (
                 "Core select -> DataFrame (small path)",
                 lambda s=stmt: in_session(
-                    db, lambda ss: columnar.fetch_frame(ss, s, fast=False)
+                    db, lambda ss: columnar.afetch_frame(ss, s, fast=False)
                 ),
             ),
             (
@@ -199,7 +200,7 @@ def write(quick: bool = False) -> list[Measurement]:
             ("raw psycopg binary COPY (reference)", raw_copy),
             (
                 "ours: bulk.load_frame",
-                lambda df=df: in_session(db, lambda s: load_frame(s, df, BENCH_TABLE)),
+                lambda df=df: in_session(db, lambda s: aload_frame(s, df, BENCH_TABLE)),
             ),
             (
                 "DataFrame.to_sql (sync SQLAlchemy engine)",
@@ -229,9 +230,9 @@ import json, sys, threading, time
 import psutil
 from sqlalchemy import select
 import dashtam_nb as dn
-from dashtam_nb import columnar
+from dashtam_nb.io import fetch as columnar
 from dashtam_nb.models import TransactionModel as T
-from dashtam_nb.streaming import stream_frames
+from dashtam_nb.io.stream import stream_frames
 
 dn.settings.reload()
 db = dn.Database(dn.settings.database_url.set(database=sys.argv[1]))
@@ -258,7 +259,7 @@ if mode == "stream":
 else:
     async def read():
         async with db.get_session() as session:
-            return await columnar.fetch_frame(session, stmt, include_deleted=True)
+            return await columnar.afetch_frame(session, stmt, include_deleted=True)
     rows = len(dn.run(read()))
 seconds = time.perf_counter() - t0
 done = True

@@ -118,8 +118,8 @@ def pagination_depth(quick: bool = False) -> list[Measurement]:
         load = time.perf_counter() - t0
         r = dn.run(_measure(db, n_users, quick))
     finally:
-        db.close_sync()
-        dn.database.drop_database(DB_NAME)
+        dn.run(db.close())
+        dn.drop_database(DB_NAME)
     fast, slow = (200, 5) if quick else (500, 5)
     page = f"page {r['depth']:,} of {n_users:,} users"
     ratio = r["keyset_deep"] / r["keyset_1"]

@@ -66,8 +66,8 @@ def runner_overhead(quick: bool = False) -> list[Measurement]:
         return times[len(times) // 2]
 
     hop = asyncio.run(hop_loop())
-    db.close_sync()
-    dn.database.drop_database("bench_runner")
+    dn.run(db.close())
+    dn.drop_database("bench_runner")
     return [
         Measurement("direct await on the owner loop (floor)", direct, n),
         Measurement(

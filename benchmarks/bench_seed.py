@@ -7,7 +7,8 @@ import uuid
 import dashtam_nb as dn
 from benchmarks.frames_data import SEED, compare
 from benchmarks.registry import Measurement, case
-from dashtam_nb import adbc_pool, migrations, sample_data
+from dashtam_nb import migrations, sample_data
+from dashtam_nb.io import adbc as adbc_pool
 
 
 @case("seed")
@@ -35,7 +36,7 @@ def seed(quick: bool = False) -> list[Measurement]:
     for n in sizes:
 
         def generate(n: int = n) -> None:
-            sample_data._cached.cache_clear()
+            sample_data.seeding._cached.cache_clear()
             sample_data.tables(n, SEED)
 
         _, seconds, samples = compare([("generate", generate)], 3)[0]
@@ -53,6 +54,6 @@ def seed(quick: bool = False) -> list[Measurement]:
             )
         )
     adbc_pool.close_all()
-    db.close_sync()
-    dn.database.drop_database(name)
+    dn.run(db.close())
+    dn.drop_database(name)
     return rows

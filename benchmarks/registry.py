@@ -1,4 +1,9 @@
-"""The benchmark registry and the measurement record."""
+"""The benchmark registry and the measurement record.
+
+Bench modules import this one and register their cases with `case`; this
+module imports none of them (``benchmarks.__main__`` does), so there is no
+import cycle.
+"""
 
 from __future__ import annotations
 
@@ -55,12 +60,3 @@ def case(name: str) -> Callable[[Case], Case]:
         return fn
 
     return register
-
-
-# Importing a bench module registers its cases.
-from benchmarks import (  # noqa: E402,F401
-    bench_frames,
-    bench_pagination,
-    bench_runner,
-    bench_seed,
-)
