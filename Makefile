@@ -71,24 +71,31 @@ lab: install
 ## The whole test suite: lint, types, notebook hygiene, tests, notebooks (strict nbval).
 ## Four streams at once: the suite mostly waits (on servers, kernels, locks, a
 ## browser), not computes, so on 2 cores they overlap. Each stream's output is printed whole.
+## Each stream has its own pytest temp root in the checkout: pytest re-tightens
+## the shared /tmp/pytest-of-$$USER to 0700 whenever any session starts, which
+## locks the embedded server's own user (as root) out of data dirs under it.
+PYTEST_TMP := $(CURDIR)/.dashtam/pytest
+.PHONY: pytest-tmp
+pytest-tmp:
+	@mkdir -p $(PYTEST_TMP)
 test: install lint typecheck
 	$(MAKE) --no-print-directory -j4 --output-sync=target test-core test-faults test-external test-browser
 
 ## Notebook hygiene (tests/notebooks) checks each notebook as git commits it.
-test-core: install
-	$(BIN)/python -m pytest tests/unit tests/notebooks tests/integration
+test-core: install pytest-tmp
+	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/core tests/unit tests/notebooks tests/integration
 
 ## Fault and security tests (each process its own killable server), kernels, Dask,
 ## then the notebooks under strict nbval.
-test-faults: install
-	$(BIN)/python -m pytest tests/fault tests/security tests/kernel tests/dask
+test-faults: install pytest-tmp
+	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security tests/kernel tests/dask
 	@# Reverse order on purpose: each notebook must start from its own known state.
-	NBVAL=1 $(BIN)/python -m pytest --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	NBVAL=1 $(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/nbval --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 ## The browser suite: `make lab` on a throwaway clone and the HTML pages, in Chromium.
 .PHONY: browser test-browser
-test-browser: install browser
-	$(BIN)/python -m pytest tests/browser
+test-browser: install browser pytest-tmp
+	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/browser tests/browser
 
 ## Chromium and its driver from the system's packages (never a browser download);
 ## apt only when missing, and only root can run it.
@@ -103,10 +110,10 @@ browser:
 
 ## Integration tests again, against a second, separately started server via DATABASE_URL.
 EXTERNAL := $(CURDIR)/.dashtam/external
-test-external: install
+test-external: install pytest-tmp
 	DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db start
 	DATABASE_URL="$$(DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db url --show-password)" \
-	  $(BIN)/python -m pytest tests/integration -q -m integration; \
+	  $(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/external tests/integration -q -m integration; \
 	  status=$$?; DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db stop; exit $$status
 
 lint: install

@@ -135,7 +135,7 @@ def _run(cmd: list[str], owner: tuple[int, int] | None) -> None:
         check=True,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # initdb's reason, for the error message
         cwd="/",
         timeout=_START_TIMEOUT,
         user=owner[0] if owner else None,
@@ -195,7 +195,7 @@ def start(pgdata: Path) -> st.Postmaster:
     except (OSError, subprocess.SubprocessError) as exc:
         raise ConfigError(
             f"the embedded PostgreSQL could not start in {pgdata}: "
-            f"{type(exc).__name__}; see {pgdata / 'log'}"
+            f"{_reason(exc)}; see {pgdata / 'log'}"
         ) from None
     began = time.monotonic()
     while time.monotonic() - began < _READY_TIMEOUT:
@@ -212,6 +212,14 @@ def start(pgdata: Path) -> st.Postmaster:
         f"the embedded PostgreSQL did not start in {pgdata}{_why(pgdata)}; "
         f"see {pgdata / 'log'}"
     )
+
+
+def _reason(exc: OSError | subprocess.SubprocessError) -> str:
+    """The failing step's last line of output (initdb: no secrets, trust auth)."""
+    err = getattr(exc, "stderr", None)
+    lines = err.decode(errors="replace").strip().splitlines() if err else []
+    last = lines[-1].strip()[:200] if lines else ""
+    return f"{type(exc).__name__} ({last})" if last else type(exc).__name__
 
 
 def _why(pgdata: Path) -> str:
