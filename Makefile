@@ -68,16 +68,18 @@ LAB_CMD = $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.p
 lab: install
 	$(LAB_CMD)
 
-## The whole test suite: lint, types, notebook hygiene, tests, notebooks (strict nbval).
-## Four streams at once: the suite mostly waits (on servers, kernels, locks, a
-## browser), not computes, so on 2 cores they overlap. Each stream's output is printed whole.
-## Each stream has its own pytest temp root in the checkout: pytest re-tightens
-## the shared /tmp/pytest-of-$$USER to 0700 whenever any session starts, which
-## locks the embedded server's own user (as root) out of data dirs under it.
-PYTEST_TMP := $(CURDIR)/.dashtam/pytest
+## Each stream has its own pytest temp root, per checkout and outside it (tests
+## need a tmp_path in no project): pytest re-tightens the shared
+## /tmp/pytest-of-$$USER to 0700 whenever any session starts, which locks the
+## embedded server's own user (as root) out of data dirs under it mid-initdb.
+PYTEST_TMP := $(or $(TMPDIR),/tmp)/dashtam-pytest-$(shell id -u)-$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
 .PHONY: pytest-tmp
 pytest-tmp:
 	@mkdir -p $(PYTEST_TMP)
+
+## The whole test suite: lint, types, notebook hygiene, tests, notebooks (strict nbval).
+## Four streams at once: the suite mostly waits (on servers, kernels, locks, a
+## browser), not computes, so on 2 cores they overlap. Each stream's output is printed whole.
 test: install lint typecheck
 	$(MAKE) --no-print-directory -j4 --output-sync=target test-core test-faults test-external test-browser
 
