@@ -81,16 +81,21 @@ pytest-tmp:
 ## Four streams at once: the suite mostly waits (on servers, kernels, locks, a
 ## browser), not computes, so on 2 cores they overlap. Each stream's output is printed whole.
 test: install lint typecheck
-	$(MAKE) --no-print-directory -j4 --output-sync=target test-core test-faults test-external test-browser
+	$(MAKE) --no-print-directory -j4 --output-sync=target test-core test-faults test-external test-lab
 
 ## Notebook hygiene (tests/notebooks) checks each notebook as git commits it.
 test-core: install pytest-tmp
 	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/core tests/unit tests/notebooks tests/integration
 
-## Fault and security tests (each process its own killable server), kernels, Dask,
-## then the notebooks under strict nbval.
+## Fault and security tests (each process its own killable server), then kernels.
 test-faults: install pytest-tmp
-	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security tests/kernel tests/dask
+	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security tests/kernel
+
+## The fourth stream: the browser suite, then Dask on a LocalCluster, then
+## every notebook under strict nbval (the streams end at about the same time).
+.PHONY: test-lab
+test-lab: test-browser
+	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/dask tests/dask
 	@# Reverse order on purpose: each notebook must start from its own known state.
 	NBVAL=1 $(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/nbval --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
