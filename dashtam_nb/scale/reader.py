@@ -22,6 +22,7 @@ from sqlalchemy import text
 from dashtam_nb import runner
 from dashtam_nb.errors import DashtamError
 from dashtam_nb.io.fetch import afetch_frame
+from dashtam_nb.scale import chunks
 from dashtam_nb.scale.decimals import Decimals, cast
 from dashtam_nb.scale.snapshot import SNAPSHOT_ID, SnapshotExpiredError
 from dashtam_nb.scale.target import database_for
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from dashtam_nb.scale.target import Target
 
 __all__ = ["PartitionReader", "portable"]
+
+# Partitions leave this worker pickled: without the copy pandas makes.
+chunks.register()
 
 _EXPIRED = (
     "the read's snapshot has ended (its consistent() block closed, or its frame "
