@@ -22,7 +22,7 @@ from sqlalchemy import text
 from dashtam_nb import runner
 from dashtam_nb.errors import DashtamError
 from dashtam_nb.io.fetch import afetch_frame
-from dashtam_nb.scale import chunks
+from dashtam_nb.scale import pickling
 from dashtam_nb.scale.decimals import Decimals, cast
 from dashtam_nb.scale.snapshot import SNAPSHOT_ID, SnapshotExpiredError
 from dashtam_nb.scale.target import database_for
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["PartitionReader", "portable"]
 
 # Partitions leave this worker pickled: without the copy pandas makes.
-chunks.register()
+pickling.register()
 
 _EXPIRED = (
     "the read's snapshot has ended (its consistent() block closed, or its frame "

@@ -195,3 +195,26 @@ def test_release_ends_the_snapshots_of_live_frames(client, seeded) -> None:
     with pytest.raises(dn.dask.SnapshotExpiredError):
         ddf.compute()
     assert dn.dask.release(seeded) == 0
+
+
+def _pickles_without_copy() -> bool:
+    """On a worker: its Arrow-backed columns go out through our reducer."""
+    import copyreg
+
+    from pandas.arrays import ArrowExtensionArray, ArrowStringArray
+
+    # What unpickling a PartitionReader imports on every worker that reads.
+    import dashtam_nb.scale.reader  # noqa: F401
+    from dashtam_nb.scale.pickling import reduce_arrow
+
+    table = copyreg.dispatch_table
+    return all(
+        table.get(c) is reduce_arrow for c in (ArrowExtensionArray, ArrowStringArray)
+    )
+
+
+def test_partitions_leave_the_workers_without_pandas_copy(client, seeded) -> None:
+    ddf = dn.dask.read_frame("transactions", db=seeded, npartitions=2)
+    assert len(ddf.compute()) > 0
+    # The reader's module installs the reducer where partitions are read.
+    assert all(client.run(_pickles_without_copy).values())

@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from dashtam_nb.scale import chunks
+from dashtam_nb.scale import pickling
 
-chunks.register()
+pickling.register()
 
 _TZ = dt.UTC
 _VALUES: dict[str, tuple[pa.DataType, list[Any]]] = {
