@@ -85,24 +85,24 @@ test: install lint typecheck
 
 ## Notebook hygiene (tests/notebooks) checks each notebook as git commits it.
 test-core: install pytest-tmp
-	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/core tests/unit tests/notebooks tests/integration
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/core tests/unit tests/notebooks tests/integration
 
 ## Fault and security tests (each process its own killable server), then kernels.
 test-faults: install pytest-tmp
-	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security tests/kernel
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security tests/kernel
 
 ## The fourth stream: the browser suite, then Dask on a LocalCluster, then
 ## every notebook under strict nbval (the streams end at about the same time).
 .PHONY: test-lab
 test-lab: test-browser
-	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/dask tests/dask
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/dask tests/dask
 	@# Reverse order on purpose: each notebook must start from its own known state.
 	NBVAL=1 $(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/nbval --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 ## The browser suite: `make lab` on a throwaway clone and the HTML pages, in Chromium.
 .PHONY: browser test-browser
 test-browser: install browser pytest-tmp
-	$(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/browser tests/browser
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/browser tests/browser
 
 ## Chromium and its driver from the system's packages (never a browser download);
 ## apt only when missing, and only root can run it.
@@ -120,7 +120,7 @@ EXTERNAL := $(CURDIR)/.dashtam/external
 test-external: install pytest-tmp
 	DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db start
 	DATABASE_URL="$$(DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db url --show-password)" \
-	  $(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/external tests/integration -q -m integration; \
+	  $(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/external tests/integration -q -m integration; \
 	  status=$$?; DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db stop; exit $$status
 
 lint: install
