@@ -119,11 +119,17 @@ def test_keyboard_interrupt_in_a_blocking_call(
         poll(lambda: pg.running("%pg_sleep%"))
         signal.pthread_kill(main, signal.SIGINT)
 
+    # Python's own Ctrl-C handler, as a terminal gives it: a suite started in
+    # the background of a non-interactive shell inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupter = threading.Thread(target=interrupt, daemon=True)
-    interrupter.start()
-    with pytest.raises(KeyboardInterrupt):
-        items.execute("INSERT INTO items SELECT 1, 'a' FROM pg_sleep(30)")
-    interrupter.join(5)
+    try:
+        interrupter.start()
+        with pytest.raises(KeyboardInterrupt):
+            items.execute("INSERT INTO items SELECT 1, 'a' FROM pg_sleep(30)")
+        interrupter.join(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _settled(pg, items)
     assert items.scalar("SELECT count(*) FROM items") == 0
     survived()
