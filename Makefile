@@ -115,12 +115,13 @@ browser:
 	  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-## Integration tests again, against a second, separately started server via DATABASE_URL.
+## Integration tests again, against a second, separately started server via DATABASE_URL
+## (not those marked own_server: they start servers of their own and ignore it).
 EXTERNAL := $(CURDIR)/.dashtam/external
 test-external: install pytest-tmp
 	DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db start
 	DATABASE_URL="$$(DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db url --show-password)" \
-	  $(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/external tests/integration -q -m integration; \
+	  $(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/external tests/integration -q -m "integration and not own_server"; \
 	  status=$$?; DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db stop; exit $$status
 
 lint: install

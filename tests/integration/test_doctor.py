@@ -25,7 +25,8 @@ from tests.support.harness import CANARY
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.integration
+# Its own embedded servers: DATABASE_URL plays no part (see make test-external).
+pytestmark = [pytest.mark.integration, pytest.mark.own_server]
 
 LINE = re.compile(r"(ok  |FAIL) [a-z ]+: .+")
 NAMES = [

@@ -11,7 +11,8 @@ import pytest
 
 from dashtam_nb import server
 
-pytestmark = pytest.mark.integration
+# Its own embedded servers: DATABASE_URL plays no part (see make test-external).
+pytestmark = [pytest.mark.integration, pytest.mark.own_server]
 
 PROBE = (
     "import sys, pathlib, dashtam_nb as dn;"
