@@ -87,15 +87,16 @@ test: install lint typecheck
 test-core: install pytest-tmp
 	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/core tests/unit tests/notebooks tests/integration
 
-## Fault and security tests (each process its own killable server), then kernels.
+## Fault and security tests (each process its own killable server).
 test-faults: install pytest-tmp
-	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security tests/kernel
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/faults tests/fault tests/security
 
-## The fourth stream: the browser suite, then Dask on a LocalCluster, then
+## The fourth stream: the browser suite, then Dask on a LocalCluster, kernels, then
 ## every notebook under strict nbval (the streams end at about the same time).
 .PHONY: test-lab
 test-lab: test-browser
 	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/dask tests/dask
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/kernel tests/kernel
 	@# Reverse order on purpose: each notebook must start from its own known state.
 	NBVAL=1 $(BIN)/python -m pytest --basetemp=$(PYTEST_TMP)/nbval --nbval $(sort-reverse) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
