@@ -22,6 +22,7 @@ partition reader on each worker.
 from __future__ import annotations
 
 import copyreg
+import pickle
 from typing import Any
 
 import pyarrow as pa
@@ -40,10 +41,12 @@ def _compact(chunk: pa.Array) -> pa.Array:
     return chunk
 
 
-def reduce_arrow(array: ArrowExtensionArray) -> tuple[Any, ...]:
+def reduce_arrow(array: ArrowExtensionArray) -> str | tuple[Any, ...]:
     """``__reduce__`` for an Arrow-backed pandas array: its chunks, uncopied."""
     state = array.__dict__.copy()
-    chunked: pa.ChunkedArray = state["_pa_array"]
+    chunked = state.get("_pa_array")
+    if not isinstance(chunked, pa.ChunkedArray):  # a pandas that changed shape
+        return array.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
     # A list of arrays: pandas' __setstate__ wraps it with pa.chunked_array,
     # which copies a ChunkedArray (apache/arrow#42037) but not a list.
     chunks = [_compact(chunk) for chunk in chunked.chunks]

@@ -178,3 +178,16 @@ def test_a_frame_of_many_chunks_loads_without_dashtam() -> None:
         [sys.executable, "-c", code], input=data, capture_output=True, check=True
     )
     assert out.stdout.split() == [b"12", str(len(_VALUES)).encode()]
+
+
+class _Renamed:
+    """An array whose pandas renamed its state: no ``_pa_array`` any more."""
+
+    def __init__(self) -> None:
+        self._data = [1, 2]
+
+
+def test_a_pandas_without_pa_array_falls_back_to_its_own_pickling() -> None:
+    odd = _Renamed()
+    reduced = pickling.reduce_arrow(odd)  # type: ignore[arg-type]
+    assert reduced == odd.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
