@@ -85,7 +85,7 @@ test: install lint typecheck
 
 ## Notebook hygiene (tests/notebooks) checks each notebook as git commits it.
 test-core: install pytest-tmp
-	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/core tests/unit tests/notebooks tests/integration
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/core tests/notebooks tests/integration
 
 ## Fault and security tests (each process its own killable server).
 test-faults: install pytest-tmp
@@ -120,6 +120,8 @@ browser:
 ## (not those marked own_server: they start servers of their own and ignore it).
 EXTERNAL := $(CURDIR)/.dashtam/external
 test-external: install pytest-tmp
+	@# The unit tests first (no server; here to balance the streams).
+	$(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/unit tests/unit
 	DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db start
 	DATABASE_URL="$$(DASHTAM_DATA_DIR=$(EXTERNAL) $(BIN)/dashtam-nb db url --show-password)" \
 	  $(BIN)/python -m pytest --durations=15 --basetemp=$(PYTEST_TMP)/external tests/integration -q -m "integration and not own_server"; \
