@@ -49,6 +49,16 @@ def test_a_new_table_gets_every_row_and_no_staging_is_left(client, scratch) -> N
         dn.dask.write_frame(ddf, "moves", db=scratch)
 
 
+def test_rows_land_in_the_frame_order(client, scratch) -> None:
+    # Shuffled keys, so the key order is not the frame's order; no ORDER BY
+    # on the read-back: the table's physical order is what is checked.
+    df = _frame(30_000).sample(frac=1.0, random_state=7).reset_index(drop=True)
+    ddf = dd.from_pandas(df, npartitions=5, sort=False)
+    dn.dask.write_frame(ddf, "moves", db=scratch)
+    back = scratch.frame("SELECT * FROM moves ORDER BY ctid")
+    pd.testing.assert_frame_equal(back, df)
+
+
 def test_append_and_replace(client, scratch) -> None:
     first = dd.from_pandas(_frame(1_000), npartitions=2)
     dn.dask.write_frame(first, "moves", db=scratch, primary_key="id")
