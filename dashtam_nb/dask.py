@@ -48,7 +48,7 @@ except ImportError:
     ) from None
 
 from dashtam_nb.io.tabledef import check_name
-from dashtam_nb.scale import decimals, pickling, plan, staging
+from dashtam_nb.scale import decimals, plan, staging
 from dashtam_nb.scale.reader import PartitionReader
 from dashtam_nb.scale.snapshot import (
     Snapshot,
@@ -58,9 +58,6 @@ from dashtam_nb.scale.snapshot import (
 from dashtam_nb.scale.snapshot import consistent as _consistent
 from dashtam_nb.scale.snapshot import release as _release
 from dashtam_nb.scale.target import target_of
-
-# Frames sent to workers (and scattered) go without pandas' copy.
-pickling.register()
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

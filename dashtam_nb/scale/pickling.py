@@ -15,8 +15,9 @@ the chunks as they are and copies only a chunk that is a small slice of a
 larger buffer, so no pickle grows past its data. The pickle is pandas' own
 shape (``copyreg.__newobj__`` and the same state, with the chunks as a list),
 so any process with pandas loads it; nothing of ours is needed there. It is
-process-wide, installed by `dashtam_nb.dask` on the client and by the
-partition reader on each worker.
+process-wide, installed when `dashtam_nb.scale.reader` is imported: by
+`dashtam_nb.dask` on the client, and on each worker by unpickling a
+`PartitionReader` (the staging code imports it too).
 """
 
 from __future__ import annotations

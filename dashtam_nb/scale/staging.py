@@ -37,7 +37,7 @@ from dashtam_nb.io.tabledef import (
     columns_for,
     prepared,
 )
-from dashtam_nb.scale._publish import ROW, insert_partition
+from dashtam_nb.scale._publish import ROW, SCAN_FROM_BLOCK_0, insert_partition
 from dashtam_nb.scale.reader import portable
 from dashtam_nb.scale.target import Target, database_for, target_of
 
@@ -253,6 +253,7 @@ class Job:
                     self.name, sa.MetaData(), *columns, *keys, schema=self.schema
                 )
                 await conn.execute(CreateTable(table))
+            await conn.execute(SCAN_FROM_BLOCK_0)  # for the whole transaction
             for index in range(self.count):
                 assert self.spec is not None
                 stage = f"{_q(self.spec.schema)}.{_q(self.spec.table(index))}"
